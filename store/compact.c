@@ -1,0 +1,130 @@
+/* store/compact.c — Compact(revision): drop history that no read at or above it can see.
+ *
+ * etcd keeps, for each key, its latest change at or below the compacted revision unless that change
+ * is a delete; everything older goes (mvcc/key_index.go compact). Here every change records the key's
+ * previous change, so a change r at or below the compacted revision makes its predecessor removable,
+ * and a tombstone there is removable itself (and so is the key's table entry, unless the key was
+ * created again). One pass over the history between the last pass and the new compacted revision
+ * finds all of it. The pass runs in bounded steps, each in the caller's write transaction, and
+ * records its progress in the same transaction, so it resumes after a restart. */
+#include "store/internal.h"
+
+#include <string.h>
+
+int store_compact(store_tx *tx, int64_t revision)
+{
+    int err = tx_check_write(tx);
+    if (err)
+        return err;
+    if (revision <= tx->compact_rev)
+        return CAIRN_E_COMPACTED;
+    if (revision > tx->rev)
+        return CAIRN_E_FUTURE_REV;
+    tx->compact_rev = revision;
+    tx->meta_dirty = true;
+    return 0;
+}
+
+struct removal {
+    uint8_t rev[REV_KEY_SIZE]; /* history record to delete */
+    store_bytes key;           /* for tombstones: the key whose table entry may go too */
+    int64_t main, sub;         /* the tombstone's revision */
+};
+
+static int hist_del(store_tx *tx, const uint8_t *rev)
+{
+    MDB_val k = {REV_KEY_SIZE, (void *)rev};
+    int rc = mdb_del(tx->txn, tx->st->hist, &k, NULL);
+    return rc && rc != MDB_NOTFOUND ? tx_fail(tx, rc) : 0;
+}
+
+/* Deletes the key's table entry if its latest change is still the tombstone (main, sub). */
+static int latest_drop(store_tx *tx, store_bytes key, int64_t main, int64_t sub)
+{
+    struct latest_rec l;
+    int rc = latest_get(tx, key, &l);
+    if (rc != ST_FOUND)
+        return rc < 0 ? rc : 0;
+    if (l.mod_main != main || l.mod_sub != sub)
+        return 0;
+    MDB_val k = {key.len, (void *)key.data};
+    rc = mdb_del(tx->txn, tx->st->kv, &k, NULL);
+    return rc && rc != MDB_NOTFOUND ? tx_fail(tx, rc) : 0;
+}
+
+int store_compact_step(store_tx *tx, bool *done)
+{
+    int err = tx_check_write(tx);
+    if (err)
+        return err;
+    *done = true;
+    int64_t target = tx->compact_rev;
+    if (target < 0)
+        return 0;
+
+    /* Scan first (the cursor reads pages the deletions would change), then delete. */
+    unsigned batch = tx->st->o.compact_batch;
+    struct arena a = ARENA_INIT;
+    struct removal *rm = arena_alloc(&a, 2 * (size_t)batch * sizeof *rm);
+    size_t nrm = 0, scanned = 0;
+    int64_t last_main = tx->compact_done_main, last_sub = tx->compact_done_sub;
+    if (!rm)
+        return CAIRN_E_NOMEM;
+
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(tx->txn, tx->st->hist, &c);
+    if (rc) {
+        arena_free(&a);
+        return tx_fail(tx, rc);
+    }
+    uint8_t start[REV_KEY_SIZE];
+    rev_encode(start, last_main, last_sub + 1);
+    MDB_val k = {sizeof start, start}, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && scanned < batch;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        int64_t main, sub;
+        struct hist_rec h;
+        if ((err = rev_decode(k.mv_data, k.mv_size, &main, &sub)) ||
+            (err = hist_rec_decode(v.mv_data, v.mv_size, &h)))
+            break;
+        if (main > target)
+            break;
+        scanned++;
+        last_main = main;
+        last_sub = sub;
+        if (h.prev_main) {
+            struct removal *r = &rm[nrm++];
+            memset(r, 0, sizeof *r);
+            rev_encode(r->rev, h.prev_main, h.prev_sub);
+        }
+        if (h.flags & REC_TOMBSTONE) {
+            struct removal *r = &rm[nrm++];
+            memcpy(r->rev, k.mv_data, REV_KEY_SIZE);
+            r->main = main;
+            r->sub = sub;
+            r->key.len = h.key.len;
+            if (!(r->key.data = arena_dup(&a, h.key.data, h.key.len))) {
+                err = CAIRN_E_NOMEM;
+                break;
+            }
+        }
+    }
+    mdb_cursor_close(c);
+    if (!err && rc && rc != MDB_NOTFOUND)
+        err = tx_fail(tx, rc);
+    for (size_t i = 0; i < nrm && !err; i++) {
+        err = hist_del(tx, rm[i].rev);
+        if (!err && rm[i].key.len)
+            err = latest_drop(tx, rm[i].key, rm[i].main, rm[i].sub);
+    }
+    arena_free(&a);
+    if (err)
+        return err;
+    if (scanned) {
+        tx->compact_done_main = last_main;
+        tx->compact_done_sub = last_sub;
+        tx->meta_dirty = true;
+    }
+    *done = scanned < batch;
+    return 0;
+}

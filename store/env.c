@@ -1,0 +1,577 @@
+/* store/env.c — opening and closing the store, its transactions, and the persisted state.
+ *
+ * The data directory holds LMDB's data.mdb and lock.mdb and our cairn.lock (an exclusive flock, so
+ * two processes never open the same store). The "meta" table identifies the file as a cairn store and
+ * holds the state that must move atomically with the data: current revision, consistent index and
+ * compaction progress; it is rewritten in the same LMDB transaction as the changes it describes. */
+#include "store/internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FORMAT_MAGIC "cairn-store"
+#define FORMAT_VERSION 1
+#define STATE_SIZE 40
+
+static const char format_key[] = "format";
+static const char state_key[] = "state";
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Errors */
+
+int tx_fail(store_tx *tx, int rc)
+{
+    int err;
+    switch (rc) {
+    case MDB_MAP_FULL:
+    case MDB_TXN_FULL:
+        err = CAIRN_E_NO_SPACE;
+        break;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_BAD_DBI:
+    case MDB_INCOMPATIBLE:
+        err = CAIRN_E_CORRUPT;
+        break;
+    case MDB_VERSION_MISMATCH:
+        err = CAIRN_E_STORE_VERSION;
+        break;
+    case ENOSPC:
+    case EDQUOT:
+        err = CAIRN_E_NO_DISK;
+        break;
+    case ENOMEM:
+        err = CAIRN_E_NOMEM;
+        break;
+    case EIO:
+    case EFBIG:
+    case EROFS:
+    case MDB_PANIC:
+        err = CAIRN_E_IO;
+        break;
+    default:
+        err = rc < 0 && rc > CAIRN_E__FIRST && rc < CAIRN_E__LAST ? rc : CAIRN_E_INTERNAL;
+        if (rc > 0 && rc < 1000)
+            err = CAIRN_E_IO; /* any other errno from the file system */
+        break;
+    }
+    if (tx && tx->write && !tx->poison)
+        tx->poison = err;
+    return err;
+}
+
+int tx_check_write(const store_tx *tx)
+{
+    if (!tx->write)
+        return CAIRN_E_INVALID_ARGUMENT;
+    return tx->poison;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Persisted state */
+
+static void put_le64(uint8_t *p, int64_t sv)
+{
+    uint64_t v = (uint64_t)sv;
+    for (int i = 0; i < 8; i++, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static int64_t get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return (int64_t)v;
+}
+
+static int state_read(store_tx *tx)
+{
+    MDB_val k = {sizeof state_key - 1, (void *)state_key}, v;
+    int rc = mdb_get(tx->txn, tx->st->meta, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return CAIRN_E_CORRUPT;
+    if (rc)
+        return tx_fail(tx, rc);
+    if (v.mv_size != STATE_SIZE)
+        return CAIRN_E_CORRUPT;
+    const uint8_t *p = v.mv_data;
+    tx->rev = get_le64(p);
+    tx->ci = (uint64_t)get_le64(p + 8);
+    tx->compact_rev = get_le64(p + 16);
+    tx->compact_done_main = get_le64(p + 24);
+    tx->compact_done_sub = get_le64(p + 32);
+    if (tx->rev < 1 || tx->compact_rev < -1 || tx->compact_rev > tx->rev)
+        return CAIRN_E_CORRUPT;
+    return 0;
+}
+
+static int state_write(store_tx *tx)
+{
+    uint8_t buf[STATE_SIZE];
+    put_le64(buf, tx->rev);
+    put_le64(buf + 8, (int64_t)tx->ci);
+    put_le64(buf + 16, tx->compact_rev);
+    put_le64(buf + 24, tx->compact_done_main);
+    put_le64(buf + 32, tx->compact_done_sub);
+    MDB_val k = {sizeof state_key - 1, (void *)state_key}, v = {sizeof buf, buf};
+    int rc = mdb_put(tx->txn, tx->st->meta, &k, &v, 0);
+    return rc ? tx_fail(tx, rc) : 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Opening */
+
+/* The directory may hold only what a store puts there; anything else means it is someone else's. */
+static int check_dir_contents(const char *dir, bool *has_data)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOTDIR ? CAIRN_E_NOT_STORE : CAIRN_E_IO;
+    *has_data = false;
+    int err = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *n = e->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, ".."))
+            continue;
+        if (!strcmp(n, "data.mdb"))
+            *has_data = true;
+        else if (strcmp(n, "lock.mdb") && strcmp(n, "cairn.lock"))
+            err = CAIRN_E_NOT_STORE;
+    }
+    closedir(d);
+    return err;
+}
+
+static int mkdir_p(const char *dir)
+{
+    char path[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof path)
+        return CAIRN_E_INVALID_ARGUMENT;
+    memcpy(path, dir, n + 1);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(path, 0700) && errno != EEXIST)
+            return CAIRN_E_IO;
+        *p = '/';
+    }
+    if (mkdir(path, 0700) && errno != EEXIST)
+        return CAIRN_E_IO;
+    return 0;
+}
+
+static int lock_dir(const char *dir, int *fd_out)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/cairn.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno == ENOSPC ? CAIRN_E_NO_DISK : CAIRN_E_IO;
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        int e = errno;
+        close(fd);
+        return e == EWOULDBLOCK ? CAIRN_E_LOCKED : CAIRN_E_IO;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+static void fill_defaults(struct store_options *o, const struct store_options *in)
+{
+    if (in)
+        *o = *in;
+    else
+        memset(o, 0, sizeof *o);
+    if (!o->quota_bytes)
+        o->quota_bytes = STORE_DEFAULT_QUOTA_BYTES;
+    if (!o->max_txn_ops)
+        o->max_txn_ops = STORE_DEFAULT_MAX_TXN_OPS;
+    if (!o->compact_batch)
+        o->compact_batch = STORE_DEFAULT_COMPACT_BATCH;
+    if (!o->map_bytes) {
+        /* The quota is the real limit; the map leaves room above it so that deletes and compaction
+         * still work when the quota is reached. It is address space only, not memory. */
+        uint64_t m = o->quota_bytes * 2;
+        o->map_bytes = m < (256ull << 20) ? (256ull << 20) : m;
+    }
+}
+
+/* A file shorter than the pages its meta page claims would fault (SIGBUS) when read: refuse it. */
+static int check_file_size(store *st)
+{
+    MDB_envinfo info;
+    int fd;
+    struct stat s;
+    if (mdb_env_info(st->env, &info) || mdb_env_get_fd(st->env, &fd) || fstat(fd, &s))
+        return CAIRN_E_IO;
+    if ((uint64_t)s.st_size < ((uint64_t)info.me_last_pgno + 1) * st->psize)
+        return CAIRN_E_CORRUPT;
+    return 0;
+}
+
+static int open_tables(store *st, bool create)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+    if (rc)
+        return tx_fail(NULL, rc);
+    unsigned c = create ? MDB_CREATE : 0;
+    rc = mdb_dbi_open(txn, "meta", c, &st->meta);
+    if (rc == MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return CAIRN_E_NOT_STORE; /* an LMDB file, but not ours */
+    }
+    if (!rc)
+        rc = mdb_dbi_open(txn, "kv", c, &st->kv);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "hist", c, &st->hist);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "lease", c, &st->lease);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "lkeys", c | MDB_DUPSORT, &st->lkeys);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc == MDB_NOTFOUND ? CAIRN_E_CORRUPT : tx_fail(NULL, rc);
+    }
+
+    uint8_t fmt[sizeof FORMAT_MAGIC + 4];
+    memcpy(fmt, FORMAT_MAGIC, sizeof FORMAT_MAGIC);
+    fmt[sizeof FORMAT_MAGIC] = FORMAT_VERSION;
+    fmt[sizeof FORMAT_MAGIC + 1] = fmt[sizeof FORMAT_MAGIC + 2] = fmt[sizeof FORMAT_MAGIC + 3] = 0;
+    MDB_val fk = {sizeof format_key - 1, (void *)format_key}, fv;
+    if (create) {
+        store_tx tx = {.st = st, .txn = txn, .write = true, .rev = 1, .compact_rev = -1};
+        fv.mv_size = sizeof fmt;
+        fv.mv_data = fmt;
+        rc = mdb_put(txn, st->meta, &fk, &fv, 0);
+        int err = rc ? tx_fail(NULL, rc) : state_write(&tx);
+        if (err) {
+            mdb_txn_abort(txn);
+            return err;
+        }
+    } else {
+        rc = mdb_get(txn, st->meta, &fk, &fv);
+        int err = 0;
+        if (rc)
+            err = rc == MDB_NOTFOUND ? CAIRN_E_NOT_STORE : tx_fail(NULL, rc);
+        else if (fv.mv_size != sizeof fmt || memcmp(fv.mv_data, FORMAT_MAGIC, sizeof FORMAT_MAGIC))
+            err = CAIRN_E_NOT_STORE;
+        else if (memcmp(fv.mv_data, fmt, sizeof fmt))
+            err = CAIRN_E_STORE_VERSION;
+        if (!err) {
+            store_tx tx = {.st = st, .txn = txn};
+            err = state_read(&tx);
+        }
+        if (err) {
+            mdb_txn_abort(txn);
+            return err;
+        }
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc)
+        return tx_fail(NULL, rc);
+    if (create && !st->o.nosync && mdb_env_sync(st->env, 1))
+        return CAIRN_E_IO;
+    return 0;
+}
+
+int store_open(const char *dir, const struct store_options *opts, store **out)
+{
+    *out = NULL;
+    if (!dir || !*dir)
+        return CAIRN_E_INVALID_ARGUMENT;
+    int err = mkdir_p(dir);
+    if (err)
+        return err;
+    bool has_data;
+    err = check_dir_contents(dir, &has_data);
+    if (err)
+        return err;
+
+    store *st = calloc(1, sizeof *st);
+    if (!st)
+        return CAIRN_E_NOMEM;
+    st->lock_fd = -1;
+    pthread_mutex_init(&st->spare_mu, NULL);
+    fill_defaults(&st->o, opts);
+    err = lock_dir(dir, &st->lock_fd);
+    if (err)
+        goto fail;
+
+    if (has_data) {
+        char path[4200];
+        struct stat s;
+        snprintf(path, sizeof path, "%s/data.mdb", dir);
+        if (stat(path, &s) == 0 && s.st_size == 0)
+            has_data = false; /* created but never committed: a fresh store */
+        else if (stat(path, &s) == 0 && !S_ISREG(s.st_mode)) {
+            err = CAIRN_E_NOT_STORE;
+            goto fail;
+        }
+    }
+
+    int rc = mdb_env_create(&st->env);
+    if (!rc)
+        rc = mdb_env_set_maxdbs(st->env, 8);
+    if (!rc)
+        rc = mdb_env_set_maxreaders(st->env, 1024);
+    if (!rc)
+        rc = mdb_env_set_mapsize(st->env, (size_t)st->o.map_bytes);
+    if (rc) {
+        err = tx_fail(NULL, rc);
+        goto fail;
+    }
+    unsigned flags = MDB_NOTLS | MDB_NOMETASYNC | (st->o.nosync ? MDB_NOSYNC : 0);
+    rc = mdb_env_open(st->env, dir, flags, 0600);
+    if (rc) {
+        err = rc == MDB_INVALID ? CAIRN_E_CORRUPT : tx_fail(NULL, rc);
+        goto fail;
+    }
+    MDB_stat ms;
+    mdb_env_stat(st->env, &ms);
+    st->psize = ms.ms_psize;
+    int dead;
+    mdb_reader_check(st->env, &dead); /* clear reader slots of crashed processes */
+    if (has_data && (err = check_file_size(st)))
+        goto fail;
+    err = open_tables(st, !has_data);
+    if (err)
+        goto fail;
+    *out = st;
+    return 0;
+
+fail:
+    store_close(st);
+    return err;
+}
+
+void store_close(store *st)
+{
+    if (!st)
+        return;
+    if (st->spare) {
+        mdb_txn_abort(st->spare->txn);
+        free(st->spare);
+    }
+    if (st->env)
+        mdb_env_close(st->env);
+    if (st->lock_fd >= 0)
+        close(st->lock_fd);
+    pthread_mutex_destroy(&st->spare_mu);
+    free(st);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Transactions */
+
+static uint64_t committed_bytes(store *st)
+{
+    MDB_envinfo info;
+    if (mdb_env_info(st->env, &info))
+        return 0;
+    return ((uint64_t)info.me_last_pgno + 1) * st->psize;
+}
+
+int store_tx_begin_read(store *st, store_tx **out)
+{
+    store_tx *tx = NULL;
+    pthread_mutex_lock(&st->spare_mu);
+    tx = st->spare;
+    st->spare = NULL;
+    pthread_mutex_unlock(&st->spare_mu);
+    int rc;
+    if (tx) {
+        rc = mdb_txn_renew(tx->txn);
+        if (rc) {
+            mdb_txn_abort(tx->txn);
+            free(tx);
+            tx = NULL;
+        }
+    }
+    if (!tx) {
+        tx = calloc(1, sizeof *tx);
+        if (!tx)
+            return CAIRN_E_NOMEM;
+        rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &tx->txn);
+        if (rc) {
+            free(tx);
+            return tx_fail(NULL, rc);
+        }
+    }
+    tx->st = st;
+    tx->write = false;
+    tx->poison = 0;
+    tx->changes = 0;
+    int err = state_read(tx);
+    if (err) {
+        store_tx_end(tx);
+        return err;
+    }
+    *out = tx;
+    return 0;
+}
+
+int store_tx_begin_write(store *st, store_tx **out)
+{
+    if (st->wtx)
+        return CAIRN_E_INVALID_ARGUMENT; /* one writer at a time */
+    store_tx *tx = calloc(1, sizeof *tx);
+    if (!tx)
+        return CAIRN_E_NOMEM;
+    tx->st = st;
+    tx->write = true;
+    int rc = mdb_txn_begin(st->env, NULL, 0, &tx->txn);
+    if (rc) {
+        free(tx);
+        return tx_fail(NULL, rc);
+    }
+    int err = state_read(tx);
+    if (err) {
+        mdb_txn_abort(tx->txn);
+        free(tx);
+        return err;
+    }
+    tx->base_bytes = committed_bytes(st);
+    st->wtx = tx;
+    *out = tx;
+    return 0;
+}
+
+void store_tx_end(store_tx *tx)
+{
+    if (!tx)
+        return;
+    store *st = tx->st;
+    if (tx->write) {
+        mdb_txn_abort(tx->txn);
+        st->wtx = NULL;
+        free(tx);
+        return;
+    }
+    mdb_txn_reset(tx->txn);
+    pthread_mutex_lock(&st->spare_mu);
+    if (!st->spare) {
+        st->spare = tx;
+        tx = NULL;
+    }
+    pthread_mutex_unlock(&st->spare_mu);
+    if (tx) {
+        mdb_txn_abort(tx->txn);
+        free(tx);
+    }
+}
+
+int store_tx_commit(store_tx *tx, bool durable)
+{
+    if (!tx->write) {
+        store_tx_end(tx);
+        return CAIRN_E_INVALID_ARGUMENT;
+    }
+    store *st = tx->st;
+    int err = tx->poison;
+    if (!err && tx->meta_dirty)
+        err = state_write(tx);
+    if (err) {
+        store_tx_end(tx);
+        return err;
+    }
+    int rc = mdb_txn_commit(tx->txn);
+    st->wtx = NULL;
+    free(tx);
+    if (rc)
+        return tx_fail(NULL, rc);
+    if (durable && !st->o.nosync && (rc = mdb_env_sync(st->env, 1)))
+        return tx_fail(NULL, rc);
+    return 0;
+}
+
+int64_t store_tx_rev(const store_tx *tx) { return tx->rev; }
+int64_t store_tx_compact_rev(const store_tx *tx) { return tx->compact_rev; }
+uint64_t store_tx_consistent_index(const store_tx *tx) { return tx->ci; }
+
+int store_tx_set_consistent_index(store_tx *tx, uint64_t index)
+{
+    int err = tx_check_write(tx);
+    if (err)
+        return err;
+    if (index < tx->ci)
+        return CAIRN_E_INVALID_ARGUMENT;
+    tx->ci = index;
+    tx->meta_dirty = true;
+    return 0;
+}
+
+int tx_out_bytes(const store_tx *tx, struct arena *a, store_bytes in, store_bytes *out)
+{
+    if (!tx->write || in.len == 0) {
+        *out = in;
+        return 0;
+    }
+    void *p = arena_dup(a, in.data, in.len);
+    if (!p)
+        return CAIRN_E_NOMEM;
+    out->data = p;
+    out->len = in.len;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Quota and sizes */
+
+int quota_charge(store_tx *tx, uint64_t cost)
+{
+    if (cost == 0)
+        return 0;
+    if (tx->base_bytes + tx->pending_bytes + cost >= tx->st->o.quota_bytes)
+        return CAIRN_E_NO_SPACE;
+    tx->pending_bytes += cost;
+    return 0;
+}
+
+/* Pages on LMDB's free list: each record of the free DB is a page list whose first word counts. */
+static int free_pages(store_tx *tx, uint64_t *n)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(tx->txn, 0, &c);
+    if (rc)
+        return tx_fail(tx, rc);
+    MDB_val k, v;
+    *n = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (v.mv_size >= sizeof(size_t))
+            *n += *(const size_t *)v.mv_data;
+    }
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND ? 0 : tx_fail(tx, rc);
+}
+
+int store_size(store_tx *tx, struct store_size *out)
+{
+    store *st = tx->st;
+    MDB_envinfo info;
+    int fd;
+    struct stat s;
+    if (mdb_env_info(st->env, &info) || mdb_env_get_fd(st->env, &fd) || fstat(fd, &s))
+        return CAIRN_E_IO;
+    uint64_t nfree = 0;
+    int err = free_pages(tx, &nfree);
+    if (err)
+        return err;
+    uint64_t used_pages = (uint64_t)info.me_last_pgno + 1;
+    out->file_bytes = (uint64_t)s.st_size;
+    out->in_use_bytes = (used_pages > nfree ? used_pages - nfree : 0) * st->psize;
+    out->quota_bytes = st->o.quota_bytes;
+    return 0;
+}

@@ -1,0 +1,69 @@
+/* store/record.h — the on-disk encoding of the store's LMDB records.
+ *
+ * Four tables (LMDB named databases) hold the data; docs/ARCHITECTURE.md draws them:
+ *   hist   revision (16 bytes: main, sub, big-endian) → one change: a put or a tombstone
+ *   kv     user key → the key's latest change (with the value inline, so a current read is one lookup)
+ *   lease  lease id (8 bytes big-endian) → granted TTL, checkpointed remaining TTL
+ *   lkeys  lease id → attached user keys (sorted duplicates)
+ *   meta   "format" → format magic; "state" → revision, consistent index, compaction progress
+ * Integers inside records are LEB128 varints. Every decoder checks bounds and returns
+ * CAIRN_E_CORRUPT on a malformed record instead of reading past it. */
+#ifndef CAIRN_STORE_RECORD_H
+#define CAIRN_STORE_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define REV_KEY_SIZE 16
+
+/* Record flags */
+#define REC_TOMBSTONE 0x01
+
+/* A history record: one change of one key at revision (main, sub). */
+struct hist_rec {
+    uint8_t flags;     /* REC_TOMBSTONE for a delete */
+    int64_t create;    /* create revision (0 for tombstones) */
+    int64_t version;   /* version (0 for tombstones) */
+    int64_t lease;     /* lease id (0 for tombstones) */
+    int64_t prev_main; /* the key's previous change, (0, 0) if none: the chain that historical */
+    int64_t prev_sub;  /*   reads and compaction follow */
+    store_bytes key;
+    store_bytes value; /* empty for tombstones */
+};
+
+/* The latest change of a key: the key table's value. */
+struct latest_rec {
+    uint8_t flags; /* REC_TOMBSTONE: deleted, kept until compaction passes the delete */
+    int64_t mod_main;
+    int64_t mod_sub;
+    int64_t create;
+    int64_t version;
+    int64_t lease;
+    store_bytes value;
+};
+
+/* Encodes revision (main, sub) as a 16-byte key that sorts in revision order. */
+void rev_encode(uint8_t out[REV_KEY_SIZE], int64_t main, int64_t sub);
+
+/* Decodes a revision key; CAIRN_E_CORRUPT if size is wrong. */
+int rev_decode(const void *p, size_t n, int64_t *main, int64_t *sub);
+
+/* Size of the encoded record, then its encoding into out (which has that size). */
+size_t hist_rec_size(const struct hist_rec *r);
+void hist_rec_encode(const struct hist_rec *r, uint8_t *out);
+
+/* Decodes; key and value borrow from p. */
+int hist_rec_decode(const void *p, size_t n, struct hist_rec *r);
+
+size_t latest_rec_size(const struct latest_rec *r);
+void latest_rec_encode(const struct latest_rec *r, uint8_t *out);
+int latest_rec_decode(const void *p, size_t n, struct latest_rec *r);
+
+/* 8-byte big-endian encoding of a lease id (sorts by id as unsigned). */
+void lease_id_encode(uint8_t out[8], int64_t id);
+int64_t lease_id_decode(const void *p);
+
+#endif
