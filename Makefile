@@ -31,9 +31,12 @@ STORE_LIBS := $(STORE_LIB) $(COMMON_LIB) -llmdb
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
 BENCH_BIN := $(B)/bench/store_bench
+# Test tools: programs the integration tests drive (tests/tools/<name>.c → build/tests/tools/<name>)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 
 .PHONY: all deps test test-long bench clean format format-check
-all: $(COMMON_LIB) $(STORE_LIB) $(UNIT_BIN) $(BENCH_BIN)
+all: $(COMMON_LIB) $(STORE_LIB) $(UNIT_BIN) $(TOOL_BIN) $(BENCH_BIN)
 
 deps:
 	@bash scripts/deps.sh
@@ -59,15 +62,19 @@ $(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(UNIT_HELPERS) $(STORE_LIB) $(COMMON
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $< $(UNIT_HELPERS) $(STORE_LIBS) -lcmocka -o $@
 
+$(B)/tests/tools/%: $(B)/obj/tests/tools/%.o $(STORE_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $< $(STORE_LIBS) -o $@
+
 $(BENCH_BIN): $(B)/obj/bench/store_bench.o $(STORE_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $< $(STORE_LIBS) -o $@
 
 # TEST_SEEDS: the fixed seed set of the randomized tests in `make test`; test-long runs many more.
-test: $(UNIT_BIN) | deps
+test: $(UNIT_BIN) $(TOOL_BIN) | deps
 	@bash tests/run.sh $(B)
 
-test-long: $(UNIT_BIN) | deps
+test-long: $(UNIT_BIN) $(TOOL_BIN) | deps
 	@CAIRN_TEST_LONG=1 bash tests/run.sh $(B)
 
 bench: $(BENCH_BIN) | deps

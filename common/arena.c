@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARENA_ALIGN 16
+#define ARENA_ALIGN     16
 #define ARENA_MIN_CHUNK 4096
 
 struct arena_chunk {
@@ -15,7 +15,10 @@ struct arena_chunk {
     _Alignas(ARENA_ALIGN) unsigned char data[];
 };
 
-static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
+static size_t align_up(size_t n)
+{
+    return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+}
 
 void *arena_alloc(struct arena *a, size_t size)
 {

@@ -1,8 +1,9 @@
 /* common/arena.h — a bump allocator for per-request results.
  *
- * A request's results (key-value arrays, copied bytes) are allocated from an arena the caller owns and
- * are freed all at once by arena_reset() or arena_free(). Reusing one arena across requests means the
- * hot path does not call malloc once the arena has grown to the working size. Not thread-safe. */
+ * A request's results (key-value arrays, copied bytes) are allocated from an arena the caller owns
+ * and are freed all at once by arena_reset() or arena_free(). Reusing one arena across requests
+ * means the hot path does not call malloc once the arena has grown to the working size. Not
+ * thread-safe. */
 #ifndef CAIRN_COMMON_ARENA_H
 #define CAIRN_COMMON_ARENA_H
 
@@ -16,10 +17,13 @@ struct arena {
 };
 
 /* An arena that allocates nothing until first use. */
-#define ARENA_INIT {0, 0}
+#define ARENA_INIT \
+    {              \
+        0, 0       \
+    }
 
-/* Returns `size` bytes aligned for any type, valid until the next arena_reset()/arena_free(), or NULL
- * when memory is exhausted. size 0 returns a valid non-NULL pointer. */
+/* Returns `size` bytes aligned for any type, valid until the next arena_reset()/arena_free(), or
+ * NULL when memory is exhausted. size 0 returns a valid non-NULL pointer. */
 void *arena_alloc(struct arena *a, size_t size);
 
 /* Copies `n` bytes into the arena; NULL on exhaustion (n == 0 gives a valid pointer). */

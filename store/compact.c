@@ -1,12 +1,12 @@
 /* store/compact.c — Compact(revision): drop history that no read at or above it can see.
  *
  * etcd keeps, for each key, its latest change at or below the compacted revision unless that change
- * is a delete; everything older goes (mvcc/key_index.go compact). Here every change records the key's
- * previous change, so a change r at or below the compacted revision makes its predecessor removable,
- * and a tombstone there is removable itself (and so is the key's table entry, unless the key was
- * created again). One pass over the history between the last pass and the new compacted revision
- * finds all of it. The pass runs in bounded steps, each in the caller's write transaction, and
- * records its progress in the same transaction, so it resumes after a restart. */
+ * is a delete; everything older goes (mvcc/key_index.go compact). Here every change records the
+ * key's previous change, so a change r at or below the compacted revision makes its predecessor
+ * removable, and a tombstone there is removable itself (and so is the key's table entry, unless the
+ * key was created again). One pass over the history between the last pass and the new compacted
+ * revision finds all of it. The pass runs in bounded steps, each in the caller's write transaction,
+ * and records its progress in the same transaction, so it resumes after a restart. */
 #include "store/internal.h"
 
 #include <string.h>

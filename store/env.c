@@ -1,9 +1,10 @@
 /* store/env.c — opening and closing the store, its transactions, and the persisted state.
  *
  * The data directory holds LMDB's data.mdb and lock.mdb and our cairn.lock (an exclusive flock, so
- * two processes never open the same store). The "meta" table identifies the file as a cairn store and
- * holds the state that must move atomically with the data: current revision, consistent index and
- * compaction progress; it is rewritten in the same LMDB transaction as the changes it describes. */
+ * two processes never open the same store). The "meta" table identifies the file as a cairn store
+ * and holds the state that must move atomically with the data: current revision, consistent index
+ * and compaction progress; it is rewritten in the same LMDB transaction as the changes it
+ * describes. */
 #include "store/internal.h"
 
 #include <dirent.h>
@@ -16,9 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FORMAT_MAGIC "cairn-store"
+#define FORMAT_MAGIC   "cairn-store"
 #define FORMAT_VERSION 1
-#define STATE_SIZE 40
+#define STATE_SIZE     40
 
 static const char format_key[] = "format";
 static const char state_key[] = "state";
@@ -496,9 +497,18 @@ int store_tx_commit(store_tx *tx, bool durable)
     return 0;
 }
 
-int64_t store_tx_rev(const store_tx *tx) { return tx->rev; }
-int64_t store_tx_compact_rev(const store_tx *tx) { return tx->compact_rev; }
-uint64_t store_tx_consistent_index(const store_tx *tx) { return tx->ci; }
+int64_t store_tx_rev(const store_tx *tx)
+{
+    return tx->rev;
+}
+int64_t store_tx_compact_rev(const store_tx *tx)
+{
+    return tx->compact_rev;
+}
+uint64_t store_tx_consistent_index(const store_tx *tx)
+{
+    return tx->ci;
+}
 
 int store_tx_set_consistent_index(store_tx *tx, uint64_t index)
 {

@@ -1,8 +1,8 @@
 /* store/feed.c — the change feed: every change after the compacted revision, in revision order.
  *
- * The history table is the feed: its records are in (revision, sub-revision) order and each names the
- * key's previous change, which gives an event's prev_kv without another search. Watch catch-up and
- * live delivery both read it. */
+ * The history table is the feed: its records are in (revision, sub-revision) order and each names
+ * the key's previous change, which gives an event's prev_kv without another search. Watch catch-up
+ * and live delivery both read it. */
 #include "store/internal.h"
 
 #include <string.h>
@@ -28,8 +28,8 @@ int store_feed_open(store_tx *tx, int64_t from_rev, bool prev_kv, struct store_f
     return 0;
 }
 
-static int event_of(store_tx *tx, struct arena *a, int64_t main, int64_t sub, const struct hist_rec *h,
-                    bool want_prev, struct store_event *ev)
+static int event_of(store_tx *tx, struct arena *a, int64_t main, int64_t sub,
+                    const struct hist_rec *h, bool want_prev, struct store_event *ev)
 {
     memset(ev, 0, sizeof *ev);
     ev->sub_revision = sub;

@@ -1,12 +1,13 @@
 /* store/hash.c — HashKV: a checksum of the history visible at a revision, in etcd's own encoding.
  *
  * etcd (mvcc/kvstore.go HashByRev) hashes with CRC-32C the bucket name "key" and then every history
- * record up to the revision, as its bolt key (8-byte big-endian main, '_', 8-byte big-endian sub, and
- * 't' for a tombstone) followed by the protobuf mvccpb.KeyValue stored there. Records at or below the
- * compacted revision count only if they are what compacting at the hashed revision would keep — the
- * key's latest change at or below it, if not a delete — so the hash does not depend on how far the
- * physical compaction has got. One quirk is kept: when no key at all is live at the revision, etcd's
- * keep set is empty and it counts every record still present below the compacted revision. */
+ * record up to the revision, as its bolt key (8-byte big-endian main, '_', 8-byte big-endian sub,
+ * and 't' for a tombstone) followed by the protobuf mvccpb.KeyValue stored there. Records at or
+ * below the compacted revision count only if they are what compacting at the hashed revision would
+ * keep — the key's latest change at or below it, if not a delete — so the hash does not depend on
+ * how far the physical compaction has got. One quirk is kept: when no key at all is live at the
+ * revision, etcd's keep set is empty and it counts every record still present below the compacted
+ * revision. */
 #include "store/internal.h"
 
 #include <string.h>
@@ -65,7 +66,8 @@ static uint32_t hash_record(uint32_t h, int64_t main, int64_t sub, const struct 
 }
 
 /* Whether record (main, sub) of key is the key's latest change at or below rev and not a delete. */
-static int is_kept(store_tx *tx, store_bytes key, int64_t main, int64_t sub, int64_t rev, bool *kept)
+static int is_kept(store_tx *tx, store_bytes key, int64_t main, int64_t sub, int64_t rev,
+                   bool *kept)
 {
     struct latest_rec l;
     struct store_kv kv;
@@ -134,7 +136,8 @@ int store_hash_kv(store_tx *tx, int64_t revision, uint32_t *hash, int64_t *compa
     if (rc)
         return tx_fail(tx, rc);
     MDB_val k, v;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         int64_t main, sub;
         struct hist_rec r;
         if ((err = rev_decode(k.mv_data, k.mv_size, &main, &sub)) ||

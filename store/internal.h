@@ -1,5 +1,6 @@
 /* store/internal.h — what the store's files share: the open store, transactions, and the helpers
- * every request uses (error mapping, request boundaries, record lookups). Not for use outside store/. */
+ * every request uses (error mapping, request boundaries, record lookups). Not for use outside
+ * store/. */
 #ifndef CAIRN_STORE_INTERNAL_H
 #define CAIRN_STORE_INTERNAL_H
 
@@ -10,36 +11,36 @@
 #include "store/store.h"
 
 /* Internal result of lookups: found / not found; negative values are cairn errors. */
-#define ST_FOUND 0
+#define ST_FOUND  0
 #define ST_ABSENT 1
 
 struct store {
     MDB_env *env;
-    MDB_dbi meta;  /* "format", "state" */
-    MDB_dbi kv;    /* user key → latest change */
-    MDB_dbi hist;  /* revision → change */
-    MDB_dbi lease; /* lease id → TTLs */
-    MDB_dbi lkeys; /* lease id → attached keys (dupsort) */
+    MDB_dbi meta;           /* "format", "state" */
+    MDB_dbi kv;             /* user key → latest change */
+    MDB_dbi hist;           /* revision → change */
+    MDB_dbi lease;          /* lease id → TTLs */
+    MDB_dbi lkeys;          /* lease id → attached keys (dupsort) */
     struct store_options o; /* options with defaults filled in */
     int lock_fd;            /* flock'd <dir>/cairn.lock, held while open */
     size_t psize;           /* LMDB page size */
     store_tx *wtx;          /* the open write transaction, if any */
     pthread_mutex_t spare_mu;
-    store_tx *spare;        /* a finished read transaction kept for reuse (reset, not freed) */
+    store_tx *spare; /* a finished read transaction kept for reuse (reset, not freed) */
 };
 
 struct store_tx {
     store *st;
-    MDB_txn *txn;       /* LMDB transaction (a child during a writing Txn request) */
-    bool write;         /* write transaction */
-    int poison;         /* storage error that doomed this write transaction, or 0 */
-    int64_t rev;        /* current revision, including requests applied in this transaction */
-    int64_t compact_rev;        /* compacted revision, -1 if never */
-    int64_t compact_done_main;  /* physical compaction has processed history up to this */
-    int64_t compact_done_sub;   /*   revision (inclusive) */
-    uint64_t ci;        /* consistent index */
-    bool meta_dirty;    /* state must be written at commit */
-    int64_t changes;    /* changes made by the request being applied: its next sub-revision */
+    MDB_txn *txn;        /* LMDB transaction (a child during a writing Txn request) */
+    bool write;          /* write transaction */
+    int poison;          /* storage error that doomed this write transaction, or 0 */
+    int64_t rev;         /* current revision, including requests applied in this transaction */
+    int64_t compact_rev; /* compacted revision, -1 if never */
+    int64_t compact_done_main; /* physical compaction has processed history up to this */
+    int64_t compact_done_sub;  /*   revision (inclusive) */
+    uint64_t ci;               /* consistent index */
+    bool meta_dirty;           /* state must be written at commit */
+    int64_t changes;        /* changes made by the request being applied: its next sub-revision */
     uint64_t base_bytes;    /* committed data size when the transaction began (for the quota) */
     uint64_t pending_bytes; /* quota cost of the requests applied in this transaction */
 };
@@ -51,7 +52,10 @@ int tx_fail(store_tx *tx, int mdb_rc);
 int tx_check_write(const store_tx *tx);
 
 /* Request boundaries: every write request is one revision if it changes anything. */
-static inline void req_begin(store_tx *tx) { tx->changes = 0; }
+static inline void req_begin(store_tx *tx)
+{
+    tx->changes = 0;
+}
 static inline void req_end(store_tx *tx)
 {
     if (tx->changes > 0) {
@@ -60,15 +64,20 @@ static inline void req_end(store_tx *tx)
     }
     tx->changes = 0;
 }
-/* The revision a read inside the running request sees (etcd: beginRev + 1 once it changed something). */
-static inline int64_t req_cur_rev(const store_tx *tx) { return tx->rev + (tx->changes > 0); }
+/* The revision a read inside the running request sees (etcd: beginRev + 1 once it changed
+ * something). */
+static inline int64_t req_cur_rev(const store_tx *tx)
+{
+    return tx->rev + (tx->changes > 0);
+}
 
 /* Charges `cost` bytes against the quota as etcd's backend quota does: fails NO_SPACE (changing
  * nothing) when size + cost would reach the quota. A cost of 0 always passes. */
 int quota_charge(store_tx *tx, uint64_t cost);
 
-/* etcd's estimate of what a put costs: key + value + 256 bytes of metadata (etcdserver/quota.go). */
-#define QUOTA_KV_OVERHEAD 256
+/* etcd's estimate of what a put costs: key + value + 256 bytes of metadata (etcdserver/quota.go).
+ */
+#define QUOTA_KV_OVERHEAD    256
 #define QUOTA_LEASE_OVERHEAD 64
 
 /* Bytes handed to a caller: borrowed in read transactions, copied into a in write transactions
@@ -80,9 +89,10 @@ int latest_get(store_tx *tx, store_bytes key, struct latest_rec *out);
 int hist_get(store_tx *tx, int64_t main, int64_t sub, struct hist_rec *out);
 
 /* The key's state at revision rev (>= the compacted revision): 1 with *kv filled (value only if
- * want_value; bytes borrowed from tx), 0 if the key did not exist then, or a negative error. l is the
- * key's latest record; key the key bytes. When sub is not NULL it gets the sub-revision of the
- * change found (also for a tombstone, with 0 returned), or -1 if there is no change at or below rev. */
+ * want_value; bytes borrowed from tx), 0 if the key did not exist then, or a negative error. l is
+ * the key's latest record; key the key bytes. When sub is not NULL it gets the sub-revision of the
+ * change found (also for a tombstone, with 0 returned), or -1 if there is no change at or below
+ * rev. */
 int kv_at(store_tx *tx, store_bytes key, const struct latest_rec *l, int64_t rev, bool want_value,
           struct store_kv *kv, int64_t *sub);
 
@@ -95,7 +105,8 @@ int change_delete(store_tx *tx, store_bytes key, const struct latest_rec *old);
 /* Request bodies without request boundaries or validation, for store_txn and lease revoke. */
 int range_op(store_tx *tx, const struct store_range_req *req, struct arena *a,
              struct store_range_res *res);
-int put_op(store_tx *tx, const struct store_put_req *req, struct arena *a, struct store_put_res *res);
+int put_op(store_tx *tx, const struct store_put_req *req, struct arena *a,
+           struct store_put_res *res);
 int delete_op(store_tx *tx, const struct store_delete_req *req, struct arena *a,
               struct store_delete_res *res);
 

@@ -1,11 +1,11 @@
 /* store/kv.c — keys and their history: Range, Put and DeleteRange with etcd 3.4's semantics.
  *
- * A current read is one lookup in the key table, which holds each key's latest change with its value.
- * A read at an older revision follows the key's chain of changes backwards through the history table
- * (each change records the previous one) until it reaches one at or below the revision. Writes append
- * the change to the history (revision order, so always at the end of the B-tree) and replace the
- * key's latest record. Deleted keys keep a tombstone as their latest record until compaction passes
- * the delete, so that older revisions can still be read. */
+ * A current read is one lookup in the key table, which holds each key's latest change with its
+ * value. A read at an older revision follows the key's chain of changes backwards through the
+ * history table (each change records the previous one) until it reaches one at or below the
+ * revision. Writes append the change to the history (revision order, so always at the end of the
+ * B-tree) and replace the key's latest record. Deleted keys keep a tombstone as their latest record
+ * until compaction passes the delete, so that older revisions can still be read. */
 #include "store/internal.h"
 
 #include <stdlib.h>
@@ -58,8 +58,8 @@ int kv_at(store_tx *tx, store_bytes key, const struct latest_rec *l, int64_t rev
         return 1;
     }
     /* Walk back from the latest change. A missing link means the older changes were compacted away:
-     * the only changes compaction removes are ones superseded at or before the compacted revision, or
-     * tombstones there, so at any readable revision the key did not exist. */
+     * the only changes compaction removes are ones superseded at or before the compacted revision,
+     * or tombstones there, so at any readable revision the key did not exist. */
     struct hist_rec h;
     int64_t main = l->mod_main, sub = l->mod_sub;
     for (;;) {
@@ -272,7 +272,8 @@ static int span_walk(store_tx *tx, struct span s, span_fn fn, void *ctx)
     int rc = mdb_cursor_open(tx->txn, tx->st->kv, &c);
     if (rc)
         return tx_fail(tx, rc);
-    /* LMDB cannot seek to a key above its size limit; such a key sorts after its 511-byte prefix. */
+    /* LMDB cannot seek to a key above its size limit; such a key sorts after its 511-byte prefix.
+     */
     store_bytes start = s.key;
     if (start.len > STORE_MAX_KEY_SIZE)
         start.len = STORE_MAX_KEY_SIZE;
@@ -303,8 +304,8 @@ static int span_walk(store_tx *tx, struct span s, span_fn fn, void *ctx)
 struct range_ctx {
     const struct store_range_req *req;
     struct arena *a;
-    int64_t rev;        /* revision read */
-    bool collect_all;   /* sort afterwards: keep everything that passes the filters */
+    int64_t rev;      /* revision read */
+    bool collect_all; /* sort afterwards: keep everything that passes the filters */
     struct store_kv *kvs;
     size_t n, cap;
     int64_t count;
@@ -406,7 +407,8 @@ int range_op(store_tx *tx, const struct store_range_req *req, struct arena *a,
         return CAIRN_E_COMPACTED;
 
     /* etcd: a sort target other than KEY with order NONE sorts ascending. Ascending by key is the
-     * walk's own order, so only the other orders need a sort (after filtering, before the limit). */
+     * walk's own order, so only the other orders need a sort (after filtering, before the limit).
+     */
     int order = req->sort_order;
     if (req->sort_target != STORE_SORT_KEY && order == STORE_SORT_NONE)
         order = STORE_SORT_ASCEND;
@@ -453,7 +455,8 @@ int store_range(store_tx *tx, const struct store_range_req *req, struct arena *a
 /* ---------------------------------------------------------------------------------------------- */
 /* Put */
 
-int put_op(store_tx *tx, const struct store_put_req *req, struct arena *a, struct store_put_res *res)
+int put_op(store_tx *tx, const struct store_put_req *req, struct arena *a,
+           struct store_put_res *res)
 {
     struct latest_rec old;
     int rc = latest_get(tx, req->key, &old);
@@ -491,7 +494,8 @@ int put_op(store_tx *tx, const struct store_put_req *req, struct arena *a, struc
     return 0;
 }
 
-int store_put(store_tx *tx, const struct store_put_req *req, struct arena *a, struct store_put_res *res)
+int store_put(store_tx *tx, const struct store_put_req *req, struct arena *a,
+              struct store_put_res *res)
 {
     int err = tx_check_write(tx);
     if (!err)
@@ -570,8 +574,8 @@ int delete_op(store_tx *tx, const struct store_delete_req *req, struct arena *a,
             return CAIRN_E_NOMEM;
         for (size_t i = 0; i < c.n; i++) {
             const struct latest_rec *l = &c.items[i].old;
-            res->prev_kvs[i] = (struct store_kv){c.items[i].key, l->value, l->create, l->mod_main,
-                                                 l->version, l->lease};
+            res->prev_kvs[i] = (struct store_kv){c.items[i].key, l->value,   l->create,
+                                                 l->mod_main,    l->version, l->lease};
         }
         res->n_prev_kvs = c.n;
     }

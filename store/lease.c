@@ -1,8 +1,8 @@
 /* store/lease.c — the persistent lease table: grant, revoke (with the attached keys), checkpoint.
  *
- * Timers and expiry decisions live above the store (the lessor); here a lease is its id, granted TTL,
- * last checkpointed remaining TTL, and the keys attached to it. Revoking deletes the attached keys in
- * one revision, in key order, as etcd's lessor does. */
+ * Timers and expiry decisions live above the store (the lessor); here a lease is its id, granted
+ * TTL, last checkpointed remaining TTL, and the keys attached to it. Revoking deletes the attached
+ * keys in one revision, in key order, as etcd's lessor does. */
 #include "store/internal.h"
 
 #include <string.h>
@@ -192,7 +192,8 @@ int store_lease_list(store_tx *tx, struct arena *a, struct store_lease **out, si
     MDB_val k, v;
     size_t cap = 0;
     int err = 0;
-    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 8 || v.mv_size != LEASE_REC_SIZE) {
             err = CAIRN_E_CORRUPT;
             break;

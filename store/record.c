@@ -34,8 +34,14 @@ int rev_decode(const void *p, size_t n, int64_t *main, int64_t *sub)
     return 0;
 }
 
-void lease_id_encode(uint8_t out[8], int64_t id) { put_be64(out, (uint64_t)id); }
-int64_t lease_id_decode(const void *p) { return (int64_t)get_be64(p); }
+void lease_id_encode(uint8_t out[8], int64_t id)
+{
+    put_be64(out, (uint64_t)id);
+}
+int64_t lease_id_decode(const void *p)
+{
+    return (int64_t)get_be64(p);
+}
 
 /* LEB128 varints of the two's-complement value: negative numbers take 10 bytes, as in protobuf. */
 static size_t varint_size(int64_t sv)

@@ -1,23 +1,26 @@
 /* store/store.h — cairn's multi-version key-value engine on LMDB, with etcd v3's semantics.
  *
- * The store keeps every key's history by revision, exactly as etcd 3.4's mvcc package does: an empty
- * store is at revision 1; each write request that changes something takes the next main revision, and
- * its changes take sub-revisions 0, 1, ... in order. It knows nothing of raft or the network: the layers
- * above hand it decoded requests and get results back, and apply replicated entries to it in log order.
+ * The store keeps every key's history by revision, exactly as etcd 3.4's mvcc package does: an
+ * empty store is at revision 1; each write request that changes something takes the next main
+ * revision, and its changes take sub-revisions 0, 1, ... in order. It knows nothing of raft or the
+ * network: the layers above hand it decoded requests and get results back, and apply replicated
+ * entries to it in log order.
  *
  * Lifecycle (LMDB's, made explicit): store_open() → store_tx_begin_read()/store_tx_begin_write() →
  * requests (store_range, store_put, ...) → store_tx_end()/store_tx_commit() → store_close().
  *
  * Ownership of results: every request fills a result struct whose arrays come from a caller-owned
- * struct arena (common/arena.h) and whose bytes either borrow from the transaction's memory map (read
- * transactions) or are copied into the arena (write transactions, whose pages later writes may change).
- * Results are valid until the transaction ends AND the arena is reset, whichever comes first.
+ * struct arena (common/arena.h) and whose bytes either borrow from the transaction's memory map
+ * (read transactions) or are copied into the arena (write transactions, whose pages later writes
+ * may change). Results are valid until the transaction ends AND the arena is reset, whichever comes
+ * first.
  *
- * Errors: functions return 0 or a negative enum cairn_err (common/error.h). A request that fails with an
- * etcd error (CAIRN_E_KEY_NOT_FOUND, CAIRN_E_COMPACTED, ...) has changed nothing and leaves its
- * transaction usable. A failure of the storage itself (CAIRN_E_IO, CAIRN_E_NO_DISK, CAIRN_E_CORRUPT,
- * CAIRN_E_NOMEM, or CAIRN_E_NO_SPACE from a full memory map) poisons a write transaction: every later
- * call on it returns the same error and store_tx_commit() aborts it, so nothing is half-applied.
+ * Errors: functions return 0 or a negative enum cairn_err (common/error.h). A request that fails
+ * with an etcd error (CAIRN_E_KEY_NOT_FOUND, CAIRN_E_COMPACTED, ...) has changed nothing and leaves
+ * its transaction usable. A failure of the storage itself (CAIRN_E_IO, CAIRN_E_NO_DISK,
+ * CAIRN_E_CORRUPT, CAIRN_E_NOMEM, or CAIRN_E_NO_SPACE from a full memory map) poisons a write
+ * transaction: every later call on it returns the same error and store_tx_commit() aborts it, so
+ * nothing is half-applied.
  *
  * Threads: one thread owns the write transactions (LMDB allows one writer at a time). Read
  * transactions may be used from any thread, one thread at a time each. */
@@ -33,10 +36,10 @@
 
 /* Limits. Keys are bounded by LMDB's compile-time key size; values by a hard cap far above what
  * etcd's --max-request-bytes lets through. */
-#define STORE_MAX_KEY_SIZE 511
-#define STORE_MAX_VALUE_SIZE (64u << 20)
-#define STORE_DEFAULT_QUOTA_BYTES (2ull << 30)   /* etcd's --quota-backend-bytes default */
-#define STORE_DEFAULT_MAX_TXN_OPS 128            /* etcd's --max-txn-ops default */
+#define STORE_MAX_KEY_SIZE          511
+#define STORE_MAX_VALUE_SIZE        (64u << 20)
+#define STORE_DEFAULT_QUOTA_BYTES   (2ull << 30) /* etcd's --quota-backend-bytes default */
+#define STORE_DEFAULT_MAX_TXN_OPS   128          /* etcd's --max-txn-ops default */
 #define STORE_DEFAULT_COMPACT_BATCH 1000         /* history records removed per compaction step */
 
 typedef struct store store;       /* an open store: one LMDB environment in <dir> */
@@ -49,11 +52,11 @@ typedef struct {
 } store_bytes;
 
 struct store_options {
-    uint64_t quota_bytes;    /* 0 → STORE_DEFAULT_QUOTA_BYTES; writes past it fail NO_SPACE */
-    uint64_t map_bytes;      /* LMDB map size; 0 → derived from the quota. Tests set it small. */
-    unsigned max_txn_ops;    /* 0 → STORE_DEFAULT_MAX_TXN_OPS */
-    unsigned compact_batch;  /* 0 → STORE_DEFAULT_COMPACT_BATCH */
-    bool nosync;             /* benchmarks only: commits are never flushed; a power loss can corrupt */
+    uint64_t quota_bytes;   /* 0 → STORE_DEFAULT_QUOTA_BYTES; writes past it fail NO_SPACE */
+    uint64_t map_bytes;     /* LMDB map size; 0 → derived from the quota. Tests set it small. */
+    unsigned max_txn_ops;   /* 0 → STORE_DEFAULT_MAX_TXN_OPS */
+    unsigned compact_batch; /* 0 → STORE_DEFAULT_COMPACT_BATCH */
+    bool nosync; /* benchmarks only: commits are never flushed; a power loss can corrupt */
 };
 
 /* Opens (creating if absent) the store in directory `dir`, which must exist or be creatable. A
@@ -80,10 +83,10 @@ int store_tx_begin_write(store *st, store_tx **out);
 void store_tx_end(store_tx *tx);
 
 /* Commits a write transaction and ends it, whatever the result. With durable, the commit is on disk
- * when this returns (two fdatasyncs); without, it is ordered and crash-consistent but may be lost by a
- * power failure (one fdatasync) — for callers whose own log is the durable record. Returns 0, or the
- * error that poisoned the transaction (nothing of it is applied), or CAIRN_E_IO/CAIRN_E_NO_DISK from
- * the commit itself (nothing is applied either). */
+ * when this returns (two fdatasyncs); without, it is ordered and crash-consistent but may be lost
+ * by a power failure (one fdatasync) — for callers whose own log is the durable record. Returns 0,
+ * or the error that poisoned the transaction (nothing of it is applied), or
+ * CAIRN_E_IO/CAIRN_E_NO_DISK from the commit itself (nothing is applied either). */
 int store_tx_commit(store_tx *tx, bool durable);
 
 /* The current revision as this transaction sees it (after its own applied requests, for writes). */
@@ -93,8 +96,8 @@ int64_t store_tx_rev(const store_tx *tx);
  * Reads at revisions below it fail with CAIRN_E_COMPACTED; reading exactly at it works. */
 int64_t store_tx_compact_rev(const store_tx *tx);
 
-/* The consistent index: the raft log index of the last replicated entry applied. It is written in the
- * same LMDB transaction as that entry's effects. */
+/* The consistent index: the raft log index of the last replicated entry applied. It is written in
+ * the same LMDB transaction as that entry's effects. */
 uint64_t store_tx_consistent_index(const store_tx *tx);
 
 /* Records the consistent index in a write transaction (it only ever grows; smaller values are an
@@ -127,15 +130,15 @@ enum store_sort_target {
  * An empty range_end means the single key `key`; range_end "\0" means every key >= key (so key "\0"
  * with range_end "\0" is every key). range_end <= key selects nothing, as in etcd. */
 struct store_range_req {
-    store_bytes key;               /* must not be empty */
+    store_bytes key; /* must not be empty */
     store_bytes range_end;
-    int64_t limit;                 /* 0: no limit */
-    int64_t revision;              /* <= 0: the current revision */
-    int sort_order;                /* enum store_sort_order */
-    int sort_target;               /* enum store_sort_target */
-    bool keys_only;                /* values left empty */
-    bool count_only;               /* no kvs, just count */
-    int64_t min_mod_revision;      /* filters: 0 means unset */
+    int64_t limit;            /* 0: no limit */
+    int64_t revision;         /* <= 0: the current revision */
+    int sort_order;           /* enum store_sort_order */
+    int sort_target;          /* enum store_sort_target */
+    bool keys_only;           /* values left empty */
+    bool count_only;          /* no kvs, just count */
+    int64_t min_mod_revision; /* filters: 0 means unset */
     int64_t max_mod_revision;
     int64_t min_create_revision;
     int64_t max_create_revision;
@@ -144,9 +147,9 @@ struct store_range_req {
 struct store_range_res {
     struct store_kv *kvs; /* filtered, sorted, then cut to limit */
     size_t n_kvs;
-    int64_t count;        /* keys in the range at the revision, before filters and limit */
-    bool more;            /* the limit cut the (filtered) result */
-    int64_t revision;     /* header revision: the current revision, also for a historical read */
+    int64_t count;    /* keys in the range at the revision, before filters and limit */
+    bool more;        /* the limit cut the (filtered) result */
+    int64_t revision; /* header revision: the current revision, also for a historical read */
 };
 
 /* Range request semantics are etcd's applierV3backend.Range: filters and sorting apply before the
@@ -156,7 +159,7 @@ int store_range(store_tx *tx, const struct store_range_req *req, struct arena *a
                 struct store_range_res *res);
 
 struct store_put_req {
-    store_bytes key;   /* must not be empty, at most STORE_MAX_KEY_SIZE */
+    store_bytes key; /* must not be empty, at most STORE_MAX_KEY_SIZE */
     store_bytes value;
     int64_t lease;     /* 0: none; otherwise a granted lease, else LEASE_NOT_FOUND */
     bool prev_kv;      /* return the previous key-value */
@@ -170,7 +173,8 @@ struct store_put_res {
 };
 
 /* Put in a write transaction: always a new revision, even with an unchanged value. */
-int store_put(store_tx *tx, const struct store_put_req *req, struct arena *a, struct store_put_res *res);
+int store_put(store_tx *tx, const struct store_put_req *req, struct arena *a,
+              struct store_put_res *res);
 
 struct store_delete_req {
     store_bytes key; /* must not be empty; range_end as in store_range_req */
@@ -179,13 +183,14 @@ struct store_delete_req {
 };
 
 struct store_delete_res {
-    int64_t revision;          /* revision of the write; unchanged current revision if none deleted */
-    int64_t deleted;           /* number of keys deleted */
+    int64_t revision; /* revision of the write; unchanged current revision if none deleted */
+    int64_t deleted;  /* number of keys deleted */
     struct store_kv *prev_kvs; /* when asked: the deleted key-values, in key order */
     size_t n_prev_kvs;
 };
 
-/* DeleteRange in a write transaction: one revision for all deleted keys, sub-revisions in key order. */
+/* DeleteRange in a write transaction: one revision for all deleted keys, sub-revisions in key
+ * order. */
 int store_delete_range(store_tx *tx, const struct store_delete_req *req, struct arena *a,
                        struct store_delete_res *res);
 
@@ -260,7 +265,7 @@ struct store_txn_res {
     bool succeeded;                 /* the compares held: the success branch ran */
     struct store_op_res *responses; /* one per op of the branch taken */
     size_t n_responses;
-    int64_t revision;               /* top level: revision after the txn; nested txns: 0, as etcd */
+    int64_t revision; /* top level: revision after the txn; nested txns: 0, as etcd */
 };
 
 /* Checks a txn request as etcd's API does before accepting it (checkTxnRequest, checkIntervals): at
@@ -277,19 +282,21 @@ bool store_txn_is_read_only(const struct store_txn_req *req);
  * whose taken branch writes nothing) needs only a read transaction and creates no revision. Runs
  * store_txn_check() with the store's max_txn_ops first. A txn whose taken branch writes fails
  * INVALID_ARGUMENT in a read transaction. */
-int store_txn(store_tx *tx, const struct store_txn_req *req, struct arena *a, struct store_txn_res *res);
+int store_txn(store_tx *tx, const struct store_txn_req *req, struct arena *a,
+              struct store_txn_res *res);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Compaction */
 
 /* Compact(revision) in a write transaction: from now on reads below `revision` fail COMPACTED, and
- * history superseded at or before it is scheduled for removal, keeping each live key's latest version
- * at or below it. revision <= the compacted revision fails COMPACTED, above the current FUTURE_REV.
- * Removal itself happens in bounded steps, store_compact_step(), so it never holds writes for long. */
+ * history superseded at or before it is scheduled for removal, keeping each live key's latest
+ * version at or below it. revision <= the compacted revision fails COMPACTED, above the current
+ * FUTURE_REV. Removal itself happens in bounded steps, store_compact_step(), so it never holds
+ * writes for long. */
 int store_compact(store_tx *tx, int64_t revision);
 
-/* Removes up to the store's compact_batch history records of the pending compaction within the write
- * transaction tx. *done is set when nothing is pending. Resumes after a restart. */
+/* Removes up to the store's compact_batch history records of the pending compaction within the
+ * write transaction tx. *done is set when nothing is pending. Resumes after a restart. */
 int store_compact_step(store_tx *tx, bool *done);
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -310,17 +317,17 @@ struct store_feed {
     void *cursor;     /* LMDB cursor on the history */
     int64_t next_rev; /* main revision of the next event to return */
     int64_t next_sub;
-    bool prev_kv;     /* fill store_event.prev_kv */
+    bool prev_kv; /* fill store_event.prev_kv */
     bool eof_seen;
 };
 
 /* Opens a feed of the events with main revision >= from_rev (from_rev <= 0 means the current
- * revision + 1, i.e. only what this transaction sees as new: nothing). Fails COMPACTED when from_rev is
- * below the compacted revision, as a watch does. */
+ * revision + 1, i.e. only what this transaction sees as new: nothing). Fails COMPACTED when
+ * from_rev is below the compacted revision, as a watch does. */
 int store_feed_open(store_tx *tx, int64_t from_rev, bool prev_kv, struct store_feed *f);
 
-/* Next event, up to the transaction's revision. Returns 1 with *ev filled (allocations in a), 0 at the
- * end, or a negative error. */
+/* Next event, up to the transaction's revision. Returns 1 with *ev filled (allocations in a), 0 at
+ * the end, or a negative error. */
 int store_feed_next(struct store_feed *f, struct arena *a, struct store_event *ev);
 
 /* Closes the feed's cursor. Idempotent. */
@@ -330,10 +337,10 @@ void store_feed_close(struct store_feed *f);
 /* Hash */
 
 /* HashKV(revision) as etcd's mvcc HashByRev: CRC-32C over the history visible at revision (records
- * above the compacted revision, and the compacted revision's survivors still live at `revision`), in
- * etcd's own record encoding, so that members with equal history hash equal whatever their physical
- * compaction progress — and equal to etcd's for the same history. revision 0: the current revision.
- * revision <= compacted: COMPACTED; above current: FUTURE_REV. */
+ * above the compacted revision, and the compacted revision's survivors still live at `revision`),
+ * in etcd's own record encoding, so that members with equal history hash equal whatever their
+ * physical compaction progress — and equal to etcd's for the same history. revision 0: the current
+ * revision. revision <= compacted: COMPACTED; above current: FUTURE_REV. */
 int store_hash_kv(store_tx *tx, int64_t revision, uint32_t *hash, int64_t *compact_revision);
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -2,10 +2,10 @@
  *
  * Follows etcdserver/apply.go: all compares, nested ones included, are evaluated against the state
  * before the txn (compareToPath); then the puts of the taken path are checked (ignore_* needs the
- * key, a lease must exist), then the ranges (revision neither future nor compacted); then the ops run
- * in order, each seeing the earlier ones' writes. Before all that, the request is checked as etcd's API
- * does (v3rpc checkTxnRequest and checkIntervals). A writing txn runs in an LMDB child transaction so
- * that a failure part-way leaves the enclosing group commit untouched. */
+ * key, a lease must exist), then the ranges (revision neither future nor compacted); then the ops
+ * run in order, each seeing the earlier ones' writes. Before all that, the request is checked as
+ * etcd's API does (v3rpc checkTxnRequest and checkIntervals). A writing txn runs in an LMDB child
+ * transaction so that a failure part-way leaves the enclosing group commit untouched. */
 #include "store/internal.h"
 
 #include <stdlib.h>
@@ -62,8 +62,8 @@ static int check_op(const struct store_op *op, unsigned max_ops)
 /* ---------------------------------------------------------------------------------------------- */
 /* Request checks: etcd's checkIntervals (no put may overlap another put or a delete) */
 
-/* A delete interval [begin, end), or the point `begin` when point is set. Compared as plain strings,
- * as etcd's interval tree does (so a range_end of "\0" makes an empty interval there). */
+/* A delete interval [begin, end), or the point `begin` when point is set. Compared as plain
+ * strings, as etcd's interval tree does (so a range_end of "\0" makes an empty interval there). */
 struct ival {
     store_bytes begin, end;
     bool point;
@@ -205,7 +205,8 @@ static bool ops_read_only(const struct store_op *ops, size_t n)
 
 bool store_txn_is_read_only(const struct store_txn_req *req)
 {
-    return ops_read_only(req->success, req->n_success) && ops_read_only(req->failure, req->n_failure);
+    return ops_read_only(req->success, req->n_success) &&
+           ops_read_only(req->failure, req->n_failure);
 }
 
 /* etcd's quota cost of a txn: the larger branch's direct puts */
@@ -226,8 +227,8 @@ static uint64_t txn_cost(const struct store_txn_req *r)
 
 struct cmp_ctx {
     const struct store_compare *c;
-    bool ok;   /* every key so far satisfied the compare */
-    bool any;  /* some key exists */
+    bool ok;  /* every key so far satisfied the compare */
+    bool any; /* some key exists */
 };
 
 static bool compare_kv(const struct store_compare *c, const struct store_kv *kv)
@@ -337,12 +338,13 @@ static int path_build(store_tx *tx, const struct store_txn_req *r, struct path *
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Checks along the taken path (etcd's checkRequests with checkRequestPut, then checkRequestRange) */
+/* Checks along the taken path (etcd's checkRequests with checkRequestPut, then checkRequestRange)
+ */
 
 typedef int (*op_check_fn)(store_tx *tx, const struct store_op *op);
 
-static int path_check(store_tx *tx, const struct store_txn_req *r, const struct path *p, size_t *pos,
-                      op_check_fn fn)
+static int path_check(store_tx *tx, const struct store_txn_req *r, const struct path *p,
+                      size_t *pos, op_check_fn fn)
 {
     bool ok = p->taken[(*pos)++];
     const struct store_op *ops = ok ? r->success : r->failure;
@@ -434,7 +436,8 @@ static int apply(store_tx *tx, const struct store_txn_req *r, const struct path 
     return 0;
 }
 
-int store_txn(store_tx *tx, const struct store_txn_req *req, struct arena *a, struct store_txn_res *res)
+int store_txn(store_tx *tx, const struct store_txn_req *req, struct arena *a,
+              struct store_txn_res *res)
 {
     if (tx->poison)
         return tx->poison;
