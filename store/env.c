@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define FORMAT_MAGIC   "cairn-store"
@@ -386,6 +387,8 @@ static uint64_t committed_bytes(store *st)
 
 int store_tx_begin_read(store *st, store_tx **out)
 {
+    if (st->failed)
+        return st->failed;
     store_tx *tx = NULL;
     pthread_mutex_lock(&st->spare_mu);
     tx = st->spare;
@@ -425,6 +428,8 @@ int store_tx_begin_read(store *st, store_tx **out)
 
 int store_tx_begin_write(store *st, store_tx **out)
 {
+    if (st->failed)
+        return st->failed;
     if (st->wtx)
         return CAIRN_E_INVALID_ARGUMENT; /* one writer at a time */
     store_tx *tx = calloc(1, sizeof *tx);
@@ -473,6 +478,17 @@ void store_tx_end(store_tx *tx)
     }
 }
 
+/* LMDB reports a short write on a full file system as EIO: tell the two apart by the free space. */
+static int commit_error(store *st, int rc)
+{
+    int fd;
+    struct statvfs v;
+    if (rc == EIO && mdb_env_get_fd(st->env, &fd) == 0 && fstatvfs(fd, &v) == 0 &&
+        (uint64_t)v.f_bavail * v.f_frsize < 16 * (uint64_t)st->psize)
+        return CAIRN_E_NO_DISK;
+    return tx_fail(NULL, rc);
+}
+
 int store_tx_commit(store_tx *tx, bool durable)
 {
     if (!tx->write) {
@@ -491,9 +507,14 @@ int store_tx_commit(store_tx *tx, bool durable)
     st->wtx = NULL;
     free(tx);
     if (rc)
-        return tx_fail(NULL, rc);
-    if (durable && !st->o.nosync && (rc = mdb_env_sync(st->env, 1)))
-        return tx_fail(NULL, rc);
+        return commit_error(st, rc);
+    if (durable && !st->o.nosync && (rc = mdb_env_sync(st->env, 1))) {
+        /* The commit is visible but its flush failed: whether it survives a crash is unknown, and
+         * the page cache can no longer be trusted to reach the disk. Refuse all further work; the
+         * owner must stop (etcd panics on a failed fsync). */
+        st->failed = CAIRN_E_IO;
+        return CAIRN_E_IO;
+    }
     return 0;
 }
 

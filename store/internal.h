@@ -25,6 +25,7 @@ struct store {
     int lock_fd;            /* flock'd <dir>/cairn.lock, held while open */
     size_t psize;           /* LMDB page size */
     store_tx *wtx;          /* the open write transaction, if any */
+    int failed;             /* a durable commit's flush failed: its fate is unknown, refuse work */
     pthread_mutex_t spare_mu;
     store_tx *spare; /* a finished read transaction kept for reuse (reset, not freed) */
 };
@@ -74,6 +75,12 @@ static inline int64_t req_cur_rev(const store_tx *tx)
 /* Charges `cost` bytes against the quota as etcd's backend quota does: fails NO_SPACE (changing
  * nothing) when size + cost would reach the quota. A cost of 0 always passes. */
 int quota_charge(store_tx *tx, uint64_t cost);
+
+/* Gives back a charge whose request failed without changing anything. */
+static inline void quota_refund(store_tx *tx, uint64_t cost)
+{
+    tx->pending_bytes -= cost;
+}
 
 /* etcd's estimate of what a put costs: key + value + 256 bytes of metadata (etcdserver/quota.go).
  */

@@ -197,7 +197,7 @@ int check_range(const struct store_range_req *req)
     if (req->key.len == 0)
         return CAIRN_E_EMPTY_KEY;
     if (req->sort_order < STORE_SORT_NONE || req->sort_order > STORE_SORT_DESCEND ||
-        req->sort_target < STORE_SORT_KEY || req->sort_target > STORE_SORT_VALUE || req->limit < 0)
+        req->sort_target < STORE_SORT_KEY || req->sort_target > STORE_SORT_VALUE)
         return CAIRN_E_INVALID_ARGUMENT;
     return 0;
 }
@@ -306,6 +306,7 @@ struct range_ctx {
     struct arena *a;
     int64_t rev;      /* revision read */
     bool collect_all; /* sort afterwards: keep everything that passes the filters */
+    bool want_value;  /* load values: asked for, or needed to sort by value */
     struct store_kv *kvs;
     size_t n, cap;
     int64_t count;
@@ -341,7 +342,7 @@ static int range_one(store_tx *tx, store_bytes key, const struct latest_rec *l, 
     struct range_ctx *c = vctx;
     const struct store_range_req *r = c->req;
     struct store_kv kv;
-    int rc = kv_at(tx, key, l, c->rev, !r->keys_only, &kv, NULL);
+    int rc = kv_at(tx, key, l, c->rev, c->want_value, &kv, NULL);
     if (rc <= 0)
         return rc;
     c->count++;
@@ -415,7 +416,12 @@ int range_op(store_tx *tx, const struct store_range_req *req, struct arena *a,
     bool needs_sort = order != STORE_SORT_NONE &&
                       !(order == STORE_SORT_ASCEND && req->sort_target == STORE_SORT_KEY);
 
-    struct range_ctx c = {.req = req, .a = a, .rev = rev, .collect_all = needs_sort};
+    /* keys_only clears values in the response only: sorting by value still sees them (etcd) */
+    struct range_ctx c = {.req = req,
+                          .a = a,
+                          .rev = rev,
+                          .collect_all = needs_sort,
+                          .want_value = !req->keys_only || req->sort_target == STORE_SORT_VALUE};
     int err = span_walk(tx, span_of(req->key, req->range_end), range_one, &c);
     if (err)
         return err;
@@ -433,6 +439,9 @@ int range_op(store_tx *tx, const struct store_range_req *req, struct arena *a,
         c.n = (size_t)req->limit;
         c.more = true;
     }
+    if (req->keys_only)
+        for (size_t i = 0; i < c.n; i++)
+            c.kvs[i].value = (store_bytes){0};
     res->kvs = c.kvs;
     res->n_kvs = c.n;
     res->count = c.count;
@@ -472,6 +481,7 @@ int put_op(store_tx *tx, const struct store_put_req *req, struct arena *a,
     int err = 0;
     res->prev_kv = NULL;
     if (req->ignore_value) {
+        value.len = old.value.len;
         value.data = arena_dup(a, old.value.data, old.value.len);
         if (!value.data)
             return CAIRN_E_NOMEM;
@@ -509,12 +519,15 @@ int store_put(store_tx *tx, const struct store_put_req *req, struct arena *a,
         if (rc == ST_ABSENT)
             return CAIRN_E_LEASE_NOT_FOUND;
     }
-    err = quota_charge(tx, QUOTA_KV_OVERHEAD + req->key.len + req->value.len);
+    uint64_t cost = QUOTA_KV_OVERHEAD + req->key.len + req->value.len;
+    err = quota_charge(tx, cost);
     if (err)
         return err;
     req_begin(tx);
     err = put_op(tx, req, a, res);
     req_end(tx);
+    if (err)
+        quota_refund(tx, cost);
     return err;
 }
 

@@ -86,7 +86,10 @@ void store_tx_end(store_tx *tx);
  * when this returns (two fdatasyncs); without, it is ordered and crash-consistent but may be lost
  * by a power failure (one fdatasync) — for callers whose own log is the durable record. Returns 0,
  * or the error that poisoned the transaction (nothing of it is applied), or
- * CAIRN_E_IO/CAIRN_E_NO_DISK from the commit itself (nothing is applied either). */
+ * CAIRN_E_IO/CAIRN_E_NO_DISK from writing the commit (nothing is applied either). One case differs:
+ * when the commit was written but the final flush of a durable commit fails, it returns CAIRN_E_IO
+ * with the commit visible and its durability unknown, and from then on the store refuses every
+ * transaction with CAIRN_E_IO: the owner must stop (etcd panics on a failed fsync). */
 int store_tx_commit(store_tx *tx, bool durable);
 
 /* The current revision as this transaction sees it (after its own applied requests, for writes). */
@@ -280,8 +283,8 @@ bool store_txn_is_read_only(const struct store_txn_req *req);
 /* Txn: evaluates the compares at the current revision, then applies the success or failure ops in
  * order; later ops see earlier ones' writes; all writes share one revision. A read-only txn (or one
  * whose taken branch writes nothing) needs only a read transaction and creates no revision. Runs
- * store_txn_check() with the store's max_txn_ops first. A txn whose taken branch writes fails
- * INVALID_ARGUMENT in a read transaction. */
+ * store_txn_check() with the store's max_txn_ops first. In a read transaction, a txn whose taken
+ * branch writes fails INVALID_ARGUMENT (decided after the compares). */
 int store_txn(store_tx *tx, const struct store_txn_req *req, struct arena *a,
               struct store_txn_res *res);
 

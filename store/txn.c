@@ -358,6 +358,21 @@ static int path_check(store_tx *tx, const struct store_txn_req *r, const struct 
     return 0;
 }
 
+/* Whether the branches taken along the path contain a put or a delete. */
+static bool path_writes(const struct store_txn_req *r, const struct path *p, size_t *pos)
+{
+    bool ok = p->taken[(*pos)++], w = false;
+    const struct store_op *ops = ok ? r->success : r->failure;
+    size_t n = ok ? r->n_success : r->n_failure;
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].type == STORE_OP_TXN)
+            w = path_writes(ops[i].u.txn, p, pos) || w;
+        else if (ops[i].type == STORE_OP_PUT || ops[i].type == STORE_OP_DELETE)
+            w = true;
+    }
+    return w;
+}
+
 static int check_put_op(store_tx *tx, const struct store_op *op)
 {
     if (op->type != STORE_OP_PUT)
@@ -445,15 +460,20 @@ int store_txn(store_tx *tx, const struct store_txn_req *req, struct arena *a,
     int err = store_txn_check(req, tx->st->o.max_txn_ops);
     if (err)
         return err;
-    bool writes = !store_txn_is_read_only(req);
-    if (writes && !tx->write)
-        return CAIRN_E_INVALID_ARGUMENT;
-    if (writes && (err = quota_charge(tx, txn_cost(req))))
+    /* etcd charges the quota for any txn that can write, whichever branch it takes */
+    uint64_t cost = tx->write && !store_txn_is_read_only(req) ? txn_cost(req) : 0;
+    if ((err = quota_charge(tx, cost)))
         return err;
 
     struct path p = {0};
     size_t pos = 0;
     err = path_build(tx, req, &p);
+    bool writes = false;
+    if (!err)
+        writes = path_writes(req, &p, &pos);
+    pos = 0;
+    if (!err && writes && !tx->write)
+        err = CAIRN_E_INVALID_ARGUMENT; /* the taken branch writes: needs a write transaction */
     if (!err && writes)
         err = path_check(tx, req, &p, &pos, check_put_op);
     pos = 0;
@@ -461,6 +481,7 @@ int store_txn(store_tx *tx, const struct store_txn_req *req, struct arena *a,
         err = path_check(tx, req, &p, &pos, check_range_op);
     if (err) {
         free(p.taken);
+        quota_refund(tx, cost);
         return err;
     }
 
@@ -486,6 +507,7 @@ int store_txn(store_tx *tx, const struct store_txn_req *req, struct arena *a,
             tx->changes = 0;
             /* the child's failure does not doom the parent: clear a poison it set */
             tx->poison = 0;
+            quota_refund(tx, cost);
             return err;
         }
         int rc = mdb_txn_commit(child);
