@@ -122,8 +122,8 @@ int store_hash_kv(store_tx *tx, int64_t revision, uint32_t *hash, int64_t *compa
         return CAIRN_E_COMPACTED;
     if (revision > tx->rev)
         return CAIRN_E_FUTURE_REV;
-    if (revision <= 0)
-        revision = tx->rev;
+    if (revision == 0)
+        revision = tx->rev; /* as etcd: only 0 means current; a negative revision hashes nothing */
 
     bool keep_nonempty = false;
     int err = compact >= 0 ? any_live(tx, revision, &keep_nonempty) : 0;

@@ -304,9 +304,9 @@ static int span_walk(store_tx *tx, struct span s, span_fn fn, void *ctx)
 struct range_ctx {
     const struct store_range_req *req;
     struct arena *a;
-    int64_t rev;      /* revision read */
-    bool collect_all; /* sort afterwards: keep everything that passes the filters */
-    bool want_value;  /* load values: asked for, or needed to sort by value */
+    int64_t rev;     /* revision read */
+    size_t keep;     /* how many key-values to keep (the rest are only counted) */
+    bool want_value; /* load values: asked for, or needed to sort by value */
     struct store_kv *kvs;
     size_t n, cap;
     int64_t count;
@@ -348,10 +348,8 @@ static int range_one(store_tx *tx, store_bytes key, const struct latest_rec *l, 
     c->count++;
     if (r->count_only || filtered_out(r, &kv))
         return 0;
-    if (!c->collect_all && r->limit > 0 && (int64_t)c->n >= r->limit) {
-        c->more = true;
+    if (c->n >= c->keep)
         return 0;
-    }
     int err = tx_out_bytes(tx, c->a, kv.key, &kv.key);
     if (!err)
         err = tx_out_bytes(tx, c->a, kv.value, &kv.value);
@@ -384,12 +382,18 @@ static int target_cmp(int target, const struct store_kv *a, const struct store_k
 /* qsort has no context argument; sorting happens on the owning thread only, one sort at a time
  * per thread. */
 static _Thread_local int sort_target;
+static _Thread_local bool sort_descend;
 
+/* Ties stay in key order in both directions, as etcd's (Go's) sort leaves them for small results.
+ */
 static int kv_sort_cmp(const void *pa, const void *pb)
 {
     const struct store_kv *a = pa, *b = pb;
-    int c = target_cmp(sort_target, a, b);
-    return c ? c : bytes_cmp(a->key, b->key); /* ties in key order: a total, repeatable order */
+    int c =
+        sort_target == STORE_SORT_KEY ? bytes_cmp(a->key, b->key) : target_cmp(sort_target, a, b);
+    if (c)
+        return sort_descend ? -c : c;
+    return bytes_cmp(a->key, b->key);
 }
 
 int range_op(store_tx *tx, const struct store_range_req *req, struct arena *a,
@@ -407,35 +411,34 @@ int range_op(store_tx *tx, const struct store_range_req *req, struct arena *a,
     if (rev < tx->compact_rev)
         return CAIRN_E_COMPACTED;
 
-    /* etcd: a sort target other than KEY with order NONE sorts ascending. Ascending by key is the
-     * walk's own order, so only the other orders need a sort (after filtering, before the limit).
-     */
+    /* As etcd's applierV3backend.Range: with a sort order or a filter, every key-value is fetched,
+     * then filtered, sorted and cut to the limit; otherwise only the first limit + 1 in key order
+     * are fetched (the one extra tells `more`), and those are what a sort target sorts. */
+    bool filters = req->min_mod_revision || req->max_mod_revision || req->min_create_revision ||
+                   req->max_create_revision;
+    bool fetch_all = req->sort_order != STORE_SORT_NONE || filters;
+    /* a sort target other than KEY with order NONE sorts ascending */
     int order = req->sort_order;
     if (req->sort_target != STORE_SORT_KEY && order == STORE_SORT_NONE)
         order = STORE_SORT_ASCEND;
-    bool needs_sort = order != STORE_SORT_NONE &&
-                      !(order == STORE_SORT_ASCEND && req->sort_target == STORE_SORT_KEY);
+    bool needs_sort = order == STORE_SORT_DESCEND ||
+                      (order == STORE_SORT_ASCEND && req->sort_target != STORE_SORT_KEY);
 
     /* keys_only clears values in the response only: sorting by value still sees them (etcd) */
     struct range_ctx c = {.req = req,
                           .a = a,
                           .rev = rev,
-                          .collect_all = needs_sort,
+                          .keep = fetch_all || req->limit <= 0 ? SIZE_MAX : (size_t)req->limit + 1,
                           .want_value = !req->keys_only || req->sort_target == STORE_SORT_VALUE};
     int err = span_walk(tx, span_of(req->key, req->range_end), range_one, &c);
     if (err)
         return err;
     if (needs_sort && c.n > 1) {
         sort_target = req->sort_target;
+        sort_descend = order == STORE_SORT_DESCEND;
         qsort(c.kvs, c.n, sizeof *c.kvs, kv_sort_cmp);
-        if (order == STORE_SORT_DESCEND)
-            for (size_t i = 0, j = c.n - 1; i < j; i++, j--) {
-                struct store_kv t = c.kvs[i];
-                c.kvs[i] = c.kvs[j];
-                c.kvs[j] = t;
-            }
     }
-    if (needs_sort && req->limit > 0 && (int64_t)c.n > req->limit) {
+    if (req->limit > 0 && (int64_t)c.n > req->limit) {
         c.n = (size_t)req->limit;
         c.more = true;
     }

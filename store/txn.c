@@ -81,6 +81,15 @@ static int bcmp_(store_bytes a, store_bytes b)
     return c ? c : (a.len < b.len ? -1 : a.len > b.len);
 }
 
+static bool puts_has(const struct kset *puts, store_bytes k)
+{
+    const store_bytes *p = puts->items;
+    for (size_t i = 0; i < puts->n; i++)
+        if (!bcmp_(p[i], k))
+            return true;
+    return false;
+}
+
 static int kset_add(struct kset *s, const void *item, size_t size)
 {
     if (s->n == s->cap) {
@@ -96,13 +105,11 @@ static int kset_add(struct kset *s, const void *item, size_t size)
     return 0;
 }
 
-static bool puts_has(const struct kset *puts, store_bytes k)
+/* Adds a put key; put keys are a set (etcd keeps them in a map), so a key already there stays one.
+ */
+static int puts_add(struct kset *puts, store_bytes k)
 {
-    const store_bytes *p = puts->items;
-    for (size_t i = 0; i < puts->n; i++)
-        if (!bcmp_(p[i], k))
-            return true;
-    return false;
+    return puts_has(puts, k) ? 0 : kset_add(puts, &k, sizeof k);
 }
 
 static bool dels_hit(const struct kset *dels, store_bytes k)
@@ -140,7 +147,7 @@ static int intervals(const struct store_op *ops, size_t n, struct kset *puts, st
             if (puts_has(puts, k[j]) || dels_hit(dels, k[j]))
                 err = CAIRN_E_DUPLICATE_KEY;
             else
-                err = kset_add(puts, &k[j], sizeof k[j]);
+                err = puts_add(puts, k[j]);
         }
         k = pe.items;
         for (size_t j = 0; !err && j < pe.n; j++) {
@@ -148,7 +155,7 @@ static int intervals(const struct store_op *ops, size_t n, struct kset *puts, st
             if ((puts_has(puts, k[j]) && !puts_has(&pt, k[j])) || dels_hit(dels, k[j]))
                 err = CAIRN_E_DUPLICATE_KEY;
             else
-                err = kset_add(puts, &k[j], sizeof k[j]);
+                err = puts_add(puts, k[j]);
         }
         const struct ival *iv = dt.items;
         for (size_t j = 0; !err && j < dt.n; j++)
@@ -168,7 +175,7 @@ static int intervals(const struct store_op *ops, size_t n, struct kset *puts, st
         if (puts_has(puts, k) || dels_hit(dels, k))
             err = CAIRN_E_DUPLICATE_KEY;
         else
-            err = kset_add(puts, &k, sizeof k);
+            err = puts_add(puts, k);
     }
     return err;
 }

@@ -485,6 +485,13 @@ static void m_range(const struct model *m, const struct store_range_req *q, int6
             continue;
         o->all[o->n_all++] = r;
     }
+    /* etcd (apply.go Range): without a sort order or a filter only the first limit + 1 keys in key
+     * order are fetched, and a sort target sorts just those */
+    bool filters = q->min_mod_revision || q->max_mod_revision || q->min_create_revision ||
+                   q->max_create_revision;
+    if (q->sort_order == STORE_SORT_NONE && !filters && q->limit > 0 &&
+        (int64_t)o->n_all > q->limit + 1)
+        o->n_all = (size_t)q->limit + 1;
     o->order = q->sort_order;
     o->target = q->sort_target;
     if (o->target != STORE_SORT_KEY && o->order == STORE_SORT_NONE)
