@@ -26,7 +26,10 @@ static int rm_one(const char *path, const struct stat *sbuf, int type, struct FT
     return remove(path);
 }
 
-void fx_rmtree(const char *path) { nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS); }
+void fx_rmtree(const char *path)
+{
+    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 struct fx *fx_open(const struct store_options *opts)
 {

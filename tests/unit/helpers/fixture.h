@@ -15,10 +15,10 @@
 #include "store/store.h"
 
 struct fx {
-    char dir[256];     /* temporary directory holding the store */
-    store *st;         /* the open store */
-    struct arena a;    /* results of the helpers; reset by fx_reset() */
-    store_tx *rtx;     /* read transaction of the last fx_get/fx_range, ended on the next call */
+    char dir[256];  /* temporary directory holding the store */
+    store *st;      /* the open store */
+    struct arena a; /* results of the helpers; reset by fx_reset() */
+    store_tx *rtx;  /* read transaction of the last fx_get/fx_range, ended on the next call */
 };
 
 /* A store_bytes of a C string (NULL → empty). */
