@@ -36,6 +36,8 @@ TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
 
 .PHONY: all deps test test-long bench clean format format-check
+# Keep object files: make would otherwise delete the chained ones after the test summary line.
+.SECONDARY:
 all: $(COMMON_LIB) $(STORE_LIB) $(UNIT_BIN) $(TOOL_BIN) $(BENCH_BIN)
 
 deps:
