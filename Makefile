@@ -34,11 +34,16 @@ BENCH_BIN := $(B)/bench/store_bench
 # Test tools: programs the integration tests drive (tests/tools/<name>.c → build/tests/tools/<name>)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC))
+# Fuzz targets: tests/fuzz/fuzz_<name>.c. `make test` replays each corpus (tests/fuzz/corpus/<name>)
+# through a gcc build; `make fuzz` runs libFuzzer (clang) on each for FUZZ_SECONDS.
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+REPLAY_BIN := $(patsubst tests/fuzz/fuzz_%.c,$(B)/tests/fuzz/replay_%,$(FUZZ_SRC))
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test test-long bench clean format format-check
+.PHONY: all deps test test-long bench clean format format-check fuzz
 # Keep object files: make would otherwise delete the chained ones after the test summary line.
 .SECONDARY:
-all: $(COMMON_LIB) $(STORE_LIB) $(UNIT_BIN) $(TOOL_BIN) $(BENCH_BIN)
+all: $(COMMON_LIB) $(STORE_LIB) $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN) $(BENCH_BIN)
 
 deps:
 	@bash scripts/deps.sh
@@ -68,15 +73,33 @@ $(B)/tests/tools/%: $(B)/obj/tests/tools/%.o $(STORE_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $< $(STORE_LIBS) -o $@
 
+$(B)/tests/fuzz/replay_%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/replay.o $(STORE_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(STORE_LIBS) -o $@
+
+fuzz: | deps
+	@dpkg-query -W -f='$${Status}\n' clang libclang-rt-14-dev 2>/dev/null | grep -c 'ok installed' | \
+		grep -qx 2 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q clang libclang-rt-14-dev
+	@mkdir -p build/fuzz
+	@for src in $(FUZZ_SRC); do \
+		name=$$(basename $$src .c | sed 's/^fuzz_//'); \
+		clang -std=c11 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined $$src \
+			$(STORE_SRC) $(COMMON_SRC) -llmdb -o build/fuzz/fuzz_$$name || exit 1; \
+		mkdir -p build/fuzz/corpus-$$name; \
+		echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
+		build/fuzz/fuzz_$$name -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus-$$name \
+			tests/fuzz/corpus/$$name 2>&1 | tail -3 || exit 1; \
+	done
+
 $(BENCH_BIN): $(B)/obj/bench/store_bench.o $(STORE_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $< $(STORE_LIBS) -o $@
 
 # TEST_SEEDS: the fixed seed set of the randomized tests in `make test`; test-long runs many more.
-test: $(UNIT_BIN) $(TOOL_BIN) | deps
+test: $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN) | deps
 	@bash tests/run.sh $(B)
 
-test-long: $(UNIT_BIN) $(TOOL_BIN) | deps
+test-long: $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN) | deps
 	@CAIRN_TEST_LONG=1 bash tests/run.sh $(B)
 
 bench: $(BENCH_BIN) | deps

@@ -12,11 +12,14 @@ failures=()
 log_dir=$build/test-logs
 mkdir -p "$log_dir"
 
-for bin in "$build"/tests/unit/test_*; do
+# Unit test binaries, then fuzz corpus replays (each prints cmocka-style RUN/OK lines).
+for bin in "$build"/tests/unit/test_* "$build"/tests/fuzz/replay_*; do
     [ -x "$bin" ] || continue
     name=$(basename "$bin")
     log=$log_dir/$name.log
-    CMOCKA_MESSAGE_OUTPUT=stdout timeout 900 "$bin" >"$log" 2>&1
+    args=()
+    case $name in replay_*) args=(tests/fuzz/corpus/${name#replay_}) ;; esac
+    CMOCKA_MESSAGE_OUTPUT=stdout timeout 900 "$bin" "${args[@]}" >"$log" 2>&1
     rc=$?
     ok=$(grep -c '^\[       OK \]' "$log")
     run=$(grep -c '^\[ RUN      \]' "$log")
