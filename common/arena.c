@@ -52,6 +52,22 @@ void *arena_dup(struct arena *a, const void *src, size_t n)
     return p;
 }
 
+void *arena_grow(struct arena *a, void *items, size_t n, size_t *cap, size_t size)
+{
+    if (n < *cap)
+        return items;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    if (ncap > SIZE_MAX / size)
+        return NULL;
+    void *p = arena_alloc(a, ncap * size);
+    if (!p)
+        return NULL;
+    if (n)
+        memcpy(p, items, n * size);
+    *cap = ncap;
+    return p;
+}
+
 void arena_reset(struct arena *a)
 {
     struct arena_chunk *keep = NULL;

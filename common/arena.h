@@ -29,6 +29,11 @@ void *arena_alloc(struct arena *a, size_t size);
 /* Copies `n` bytes into the arena; NULL on exhaustion (n == 0 gives a valid pointer). */
 void *arena_dup(struct arena *a, const void *src, size_t n);
 
+/* Makes room for one more element in an array that lives in the arena: when n == *cap, allocates an
+ * array twice as large and copies the n elements over (the old one stays until the arena is reset).
+ * Returns the array to use (items itself when there was room), or NULL on exhaustion. */
+void *arena_grow(struct arena *a, void *items, size_t n, size_t *cap, size_t size);
+
 /* Releases everything allocated, keeping the largest chunk for reuse. */
 void arena_reset(struct arena *a);
 

@@ -80,21 +80,6 @@ int tx_check_write(const store_tx *tx)
 /* ---------------------------------------------------------------------------------------------- */
 /* Persisted state */
 
-static void put_le64(uint8_t *p, int64_t sv)
-{
-    uint64_t v = (uint64_t)sv;
-    for (int i = 0; i < 8; i++, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static int64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return (int64_t)v;
-}
-
 static int state_read(store_tx *tx)
 {
     MDB_val k = {sizeof state_key - 1, (void *)state_key}, v;
@@ -106,11 +91,11 @@ static int state_read(store_tx *tx)
     if (v.mv_size != STATE_SIZE)
         return CAIRN_E_CORRUPT;
     const uint8_t *p = v.mv_data;
-    tx->rev = get_le64(p);
-    tx->ci = (uint64_t)get_le64(p + 8);
-    tx->compact_rev = get_le64(p + 16);
-    tx->compact_done_main = get_le64(p + 24);
-    tx->compact_done_sub = get_le64(p + 32);
+    tx->rev = le64_get(p);
+    tx->ci = (uint64_t)le64_get(p + 8);
+    tx->compact_rev = le64_get(p + 16);
+    tx->compact_done_main = le64_get(p + 24);
+    tx->compact_done_sub = le64_get(p + 32);
     if (tx->rev < 1 || tx->compact_rev < -1 || tx->compact_rev > tx->rev)
         return CAIRN_E_CORRUPT;
     return 0;
@@ -119,11 +104,11 @@ static int state_read(store_tx *tx)
 static int state_write(store_tx *tx)
 {
     uint8_t buf[STATE_SIZE];
-    put_le64(buf, tx->rev);
-    put_le64(buf + 8, (int64_t)tx->ci);
-    put_le64(buf + 16, tx->compact_rev);
-    put_le64(buf + 24, tx->compact_done_main);
-    put_le64(buf + 32, tx->compact_done_sub);
+    le64_put(buf, tx->rev);
+    le64_put(buf + 8, (int64_t)tx->ci);
+    le64_put(buf + 16, tx->compact_rev);
+    le64_put(buf + 24, tx->compact_done_main);
+    le64_put(buf + 32, tx->compact_done_sub);
     MDB_val k = {sizeof state_key - 1, (void *)state_key}, v = {sizeof buf, buf};
     int rc = mdb_put(tx->txn, tx->st->meta, &k, &v, 0);
     return rc ? tx_fail(tx, rc) : 0;

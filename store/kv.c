@@ -323,16 +323,10 @@ static bool filtered_out(const struct store_range_req *r, const struct store_kv 
 
 static int kvs_push(struct range_ctx *c, const struct store_kv *kv)
 {
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        struct store_kv *p = arena_alloc(c->a, cap * sizeof *p);
-        if (!p)
-            return CAIRN_E_NOMEM;
-        if (c->n)
-            memcpy(p, c->kvs, c->n * sizeof *p);
-        c->kvs = p;
-        c->cap = cap;
-    }
+    struct store_kv *p = arena_grow(c->a, c->kvs, c->n, &c->cap, sizeof *p);
+    if (!p)
+        return CAIRN_E_NOMEM;
+    c->kvs = p;
     c->kvs[c->n++] = *kv;
     return 0;
 }
@@ -555,16 +549,10 @@ static int del_collect(store_tx *tx, store_bytes key, const struct latest_rec *l
     struct del_ctx *c = vctx;
     if (l->flags & REC_TOMBSTONE)
         return 0;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        struct del_item *p = arena_alloc(c->a, cap * sizeof *p);
-        if (!p)
-            return CAIRN_E_NOMEM;
-        if (c->n)
-            memcpy(p, c->items, c->n * sizeof *p);
-        c->items = p;
-        c->cap = cap;
-    }
+    struct del_item *items = arena_grow(c->a, c->items, c->n, &c->cap, sizeof *items);
+    if (!items)
+        return CAIRN_E_NOMEM;
+    c->items = items;
     struct del_item *it = &c->items[c->n];
     it->old = *l;
     it->key.len = key.len;

@@ -9,21 +9,6 @@
 
 #define LEASE_REC_SIZE 16
 
-static void le64_put(uint8_t *p, int64_t sv)
-{
-    uint64_t v = (uint64_t)sv;
-    for (int i = 0; i < 8; i++, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static int64_t le64_get(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return (int64_t)v;
-}
-
 static int lease_read(store_tx *tx, int64_t id, int64_t *ttl, int64_t *remaining)
 {
     uint8_t kb[8];
@@ -104,17 +89,12 @@ static int lease_keys(store_tx *tx, int64_t id, struct arena *a, store_bytes **o
     int err = 0;
     for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); rc == 0;
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 8;
-            store_bytes *p = arena_alloc(a, cap * sizeof *p);
-            if (!p) {
-                err = CAIRN_E_NOMEM;
-                break;
-            }
-            if (*n)
-                memcpy(p, *out, *n * sizeof *p);
-            *out = p;
+        store_bytes *p = arena_grow(a, *out, *n, &cap, sizeof *p);
+        if (!p) {
+            err = CAIRN_E_NOMEM;
+            break;
         }
+        *out = p;
         store_bytes *b = &(*out)[(*n)++];
         b->len = v.mv_size;
         if (!(b->data = arena_dup(a, v.mv_data, v.mv_size))) {
@@ -198,17 +178,12 @@ int store_lease_list(store_tx *tx, struct arena *a, struct store_lease **out, si
             err = CAIRN_E_CORRUPT;
             break;
         }
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            struct store_lease *p = arena_alloc(a, cap * sizeof *p);
-            if (!p) {
-                err = CAIRN_E_NOMEM;
-                break;
-            }
-            if (*n)
-                memcpy(p, *out, *n * sizeof *p);
-            *out = p;
+        struct store_lease *p = arena_grow(a, *out, *n, &cap, sizeof *p);
+        if (!p) {
+            err = CAIRN_E_NOMEM;
+            break;
         }
+        *out = p;
         struct store_lease *l = &(*out)[(*n)++];
         memset(l, 0, sizeof *l);
         l->id = lease_id_decode(k.mv_data);

@@ -34,6 +34,22 @@ int rev_decode(const void *p, size_t n, int64_t *main, int64_t *sub)
     return 0;
 }
 
+void le64_put(uint8_t *p, int64_t sv)
+{
+    uint64_t v = (uint64_t)sv;
+    for (int i = 0; i < 8; i++, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+int64_t le64_get(const void *vp)
+{
+    const uint8_t *p = vp;
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return (int64_t)v;
+}
+
 void lease_id_encode(uint8_t out[8], int64_t id)
 {
     put_be64(out, (uint64_t)id);

@@ -62,6 +62,10 @@ size_t latest_rec_size(const struct latest_rec *r);
 void latest_rec_encode(const struct latest_rec *r, uint8_t *out);
 int latest_rec_decode(const void *p, size_t n, struct latest_rec *r);
 
+/* Fixed 8-byte little-endian integers, for the fixed-size state and lease records. */
+void le64_put(uint8_t *p, int64_t v);
+int64_t le64_get(const void *p);
+
 /* 8-byte big-endian encoding of a lease id (sorts by id as unsigned). */
 void lease_id_encode(uint8_t out[8], int64_t id);
 int64_t lease_id_decode(const void *p);
