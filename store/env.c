@@ -1,10 +1,11 @@
 /* store/env.c — opening and closing the store, its transactions, and the persisted state.
  *
  * The data directory holds LMDB's data.mdb and lock.mdb and our cairn.lock (an exclusive flock, so
- * two processes never open the same store). The "meta" table identifies the file as a cairn store
- * and holds the state that must move atomically with the data: current revision, consistent index
- * and compaction progress; it is rewritten in the same LMDB transaction as the changes it
- * describes. */
+ * two processes never open the same store). The "meta" table identifies the file as a cairn store.
+ * The state that must move atomically with the data — current revision, consistent index and
+ * compaction progress — is the "state" record of LMDB's main table, rewritten in the same LMDB
+ * transaction as the changes it describes. The main table holds the named tables' roots, so every
+ * commit rewrites its page anyway: keeping the state there costs no extra page per commit. */
 #include "store/internal.h"
 
 #include <dirent.h>
@@ -83,7 +84,7 @@ int tx_check_write(const store_tx *tx)
 static int state_read(store_tx *tx)
 {
     MDB_val k = {sizeof state_key - 1, (void *)state_key}, v;
-    int rc = mdb_get(tx->txn, tx->st->meta, &k, &v);
+    int rc = mdb_get(tx->txn, tx->st->main, &k, &v);
     if (rc == MDB_NOTFOUND)
         return CAIRN_E_CORRUPT;
     if (rc)
@@ -110,7 +111,7 @@ static int state_write(store_tx *tx)
     le64_put(buf + 24, tx->compact_done_main);
     le64_put(buf + 32, tx->compact_done_sub);
     MDB_val k = {sizeof state_key - 1, (void *)state_key}, v = {sizeof buf, buf};
-    int rc = mdb_put(tx->txn, tx->st->meta, &k, &v, 0);
+    int rc = mdb_put(tx->txn, tx->st->main, &k, &v, 0);
     return rc ? tx_fail(tx, rc) : 0;
 }
 
@@ -214,7 +215,9 @@ static int open_tables(store *st, bool create)
     if (rc)
         return tx_fail(NULL, rc);
     unsigned c = create ? MDB_CREATE : 0;
-    rc = mdb_dbi_open(txn, "meta", c, &st->meta);
+    rc = mdb_dbi_open(txn, NULL, 0, &st->main);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "meta", c, &st->meta);
     if (rc == MDB_NOTFOUND) {
         mdb_txn_abort(txn);
         return CAIRN_E_NOT_STORE; /* an LMDB file, but not ours */

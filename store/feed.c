@@ -73,8 +73,8 @@ int store_feed_next(struct store_feed *f, struct arena *a, struct store_event *e
     uint8_t kb[REV_KEY_SIZE];
     rev_encode(kb, f->next_rev, f->next_sub);
     MDB_val k = {sizeof kb, kb}, v;
-    /* Seek each time: cheap next to the page walk it saves explaining, and correct even if the
-     * transaction wrote to the history since the last call. */
+    /* Seek to the next position each time (one B-tree descent) rather than step the cursor: correct
+     * even if the transaction wrote to the history since the last call. */
     int rc = mdb_cursor_get(f->cursor, &k, &v, MDB_SET_RANGE);
     if (rc == MDB_NOTFOUND) {
         f->eof_seen = true;

@@ -16,7 +16,8 @@
 
 struct store {
     MDB_env *env;
-    MDB_dbi meta;           /* "format", "state" */
+    MDB_dbi main;           /* LMDB's main table: the named tables' roots, and "state" */
+    MDB_dbi meta;           /* "format" */
     MDB_dbi kv;             /* user key → latest change */
     MDB_dbi hist;           /* revision → change */
     MDB_dbi lease;          /* lease id → TTLs */

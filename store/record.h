@@ -1,13 +1,14 @@
 /* store/record.h — the on-disk encoding of the store's LMDB records.
  *
- * Four tables (LMDB named databases) hold the data; docs/ARCHITECTURE.md draws them:
- *   hist   revision (16 bytes: main, sub, big-endian) → one change: a put or a tombstone
- *   kv     user key → the key's latest change (with the value inline, so a current read is one
- * lookup) lease  lease id (8 bytes big-endian) → granted TTL, checkpointed remaining TTL lkeys
- * lease id → attached user keys (sorted duplicates) meta   "format" → format magic; "state" →
- * revision, consistent index, compaction progress Integers inside records are LEB128 varints. Every
- * decoder checks bounds and returns CAIRN_E_CORRUPT on a malformed record instead of reading past
- * it. */
+ * Five named tables hold the data (docs/ARCHITECTURE.md draws them):
+ * - hist: revision (16 bytes: main, sub, big-endian) → one change, a put or a tombstone;
+ * - kv: user key → the key's latest change, value inline (a current read is one lookup);
+ * - lease: lease id (8 bytes big-endian) → granted TTL, checkpointed remaining TTL;
+ * - lkeys: lease id → attached user keys (sorted duplicates);
+ * - meta: "format" → format magic.
+ * LMDB's main table, beside the named tables' roots, holds "state": revision, consistent index,
+ * compaction progress. Integers inside records are LEB128 varints. Every decoder checks bounds and
+ * returns CAIRN_E_CORRUPT on a malformed record instead of reading past it. */
 #ifndef CAIRN_STORE_RECORD_H
 #define CAIRN_STORE_RECORD_H
 
