@@ -24,6 +24,7 @@
     X(LEASE_EXIST, 9, "etcdserver: lease already exists")                              \
     X(LEASE_TTL_TOO_LARGE, 11, "etcdserver: too large lease TTL")                      \
     X(REQUEST_TOO_LARGE, 3, "etcdserver: request is too large")                        \
+    X(CORRUPT_CLUSTER, 15, "etcdserver: corrupt cluster")                              \
     /* cairn: LMDB keys are at most 511 bytes */                                       \
     X(KEY_TOO_LARGE, 3, "etcdserver: key is too large")                                \
     /* cairn: a value above the store's hard limit (far above --max-request-bytes) */  \

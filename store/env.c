@@ -230,6 +230,8 @@ static int open_tables(store *st, bool create)
         rc = mdb_dbi_open(txn, "lease", c, &st->lease);
     if (!rc)
         rc = mdb_dbi_open(txn, "lkeys", c | MDB_DUPSORT, &st->lkeys);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "alarm", c, &st->alarm);
     if (rc) {
         mdb_txn_abort(txn);
         return rc == MDB_NOTFOUND ? CAIRN_E_CORRUPT : tx_fail(NULL, rc);
@@ -547,6 +549,11 @@ int tx_out_bytes(const store_tx *tx, struct arena *a, store_bytes in, store_byte
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Quota and sizes */
+
+bool store_quota_fits(store *st, uint64_t cost)
+{
+    return cost == 0 || committed_bytes(st) + cost < st->o.quota_bytes;
+}
 
 int quota_charge(store_tx *tx, uint64_t cost)
 {

@@ -22,6 +22,7 @@ struct store {
     MDB_dbi hist;           /* revision → change */
     MDB_dbi lease;          /* lease id → TTLs */
     MDB_dbi lkeys;          /* lease id → attached keys (dupsort) */
+    MDB_dbi alarm;          /* alarm type, member id → (nothing) */
     struct store_options o; /* options with defaults filled in */
     int lock_fd;            /* flock'd <dir>/cairn.lock, held while open */
     size_t psize;           /* LMDB page size */

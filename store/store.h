@@ -386,4 +386,43 @@ struct store_size {
 /* Sizes as of the transaction's snapshot. */
 int store_size(store_tx *tx, struct store_size *out);
 
+/* etcd's quota costs (etcdserver/quota.go): a put is key + value + 256 bytes; a txn costs its more
+ * expensive branch's direct puts (0 for a txn without them, whatever it nests); a lease 64. */
+uint64_t store_put_cost(const struct store_put_req *r);
+uint64_t store_txn_cost(const struct store_txn_req *r);
+#define STORE_LEASE_COST 64
+
+/* Whether a request of that cost fits the quota as of the last commit, the check etcd's API makes
+ * before proposing (a cost of 0 always fits). Needs no transaction. */
+bool store_quota_fits(store *st, uint64_t cost);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Alarms: etcd's alarm store (NOSPACE, CORRUPT), replicated state kept with the data */
+
+enum store_alarm_type { /* etcdserverpb.AlarmType */
+                        STORE_ALARM_NONE = 0,
+                        STORE_ALARM_NOSPACE = 1,
+                        STORE_ALARM_CORRUPT = 2
+};
+
+struct store_alarm {
+    uint64_t member_id; /* the member the alarm is about */
+    int type;           /* enum store_alarm_type */
+};
+
+/* Raises (member_id, type) in a write transaction; *added says it was not raised before. Changes
+ * no revision. Any type >= 0 is kept, as etcd keeps types it does not know; negative ones are
+ * INVALID_ARGUMENT. */
+int store_alarm_activate(store_tx *tx, uint64_t member_id, int type, bool *added);
+
+/* Clears (member_id, type); *removed says it was raised. */
+int store_alarm_deactivate(store_tx *tx, uint64_t member_id, int type, bool *removed);
+
+/* The raised alarms of one type (STORE_ALARM_NONE: every type), ordered by type then member id,
+ * in an array from a. */
+int store_alarm_list(store_tx *tx, int type, struct arena *a, struct store_alarm **out, size_t *n);
+
+/* Whether any member raised an alarm of this type (not NONE). */
+int store_alarm_active(store_tx *tx, int type, bool *active);
+
 #endif

@@ -216,8 +216,12 @@ bool store_txn_is_read_only(const struct store_txn_req *req)
            ops_read_only(req->failure, req->n_failure);
 }
 
-/* etcd's quota cost of a txn: the larger branch's direct puts */
-static uint64_t txn_cost(const struct store_txn_req *r)
+uint64_t store_put_cost(const struct store_put_req *r)
+{
+    return QUOTA_KV_OVERHEAD + r->key.len + r->value.len;
+}
+
+uint64_t store_txn_cost(const struct store_txn_req *r)
 {
     uint64_t s = 0, f = 0;
     for (size_t i = 0; i < r->n_success; i++)
@@ -468,7 +472,7 @@ int store_txn(store_tx *tx, const struct store_txn_req *req, struct arena *a,
     if (err)
         return err;
     /* etcd charges the quota for any txn that can write, whichever branch it takes */
-    uint64_t cost = tx->write && !store_txn_is_read_only(req) ? txn_cost(req) : 0;
+    uint64_t cost = tx->write && !store_txn_is_read_only(req) ? store_txn_cost(req) : 0;
     if ((err = quota_charge(tx, cost)))
         return err;
 
