@@ -23,9 +23,13 @@ LOG=$DEPS/deps.log
 PACKAGES=(
     libuv1-dev liblmdb-dev libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev
     liblz4-dev libcmocka-dev pkg-config python3-pytest python3-etcd3 etcd-client
+    # SHA-1 for etcd's member and cluster IDs
+    libmd-dev
     # test and benchmark only: etcd 3.4 itself, the reference the differential tests and the
     # side-by-side benchmarks compare against
     etcd-server
+    # test only: clang with libFuzzer and the sanitizer runtimes, for the fuzz targets
+    clang libclang-rt-14-dev
     # to fetch and build libraft from source
     dpkg-dev autoconf automake libtool make gcc
 )

@@ -37,6 +37,29 @@ for bin in "$build"/tests/unit/test_* "$build"/tests/fuzz/replay_*; do
     fi
 done
 
+# libFuzzer on each target (build/fuzz/fuzz_<name>, ASan + UBSan): FUZZ_TEST_RUNS inputs from a
+# fixed seed, starting from the committed corpus; new inputs go to a temporary directory. One test
+# each: it fails if libFuzzer finds a crash, a leak or undefined behaviour.
+for bin in build/fuzz/fuzz_*; do
+    [ -x "$bin" ] || continue
+    name=${bin##*/fuzz_}
+    log=$log_dir/fuzz_$name.log
+    work=$(mktemp -d)
+    timeout 900 "$bin" -runs="${FUZZ_TEST_RUNS:-50000}" -seed=1 -artifact_prefix="$log_dir/" \
+        "$work" "tests/fuzz/corpus/$name" >"$log" 2>&1
+    rc=$?
+    rm -rf "$work"
+    if [ "$rc" -eq 0 ]; then
+        passed=$((passed + 1))
+        echo "ok   fuzz_$name (${FUZZ_TEST_RUNS:-50000} inputs)"
+    else
+        failed=$((failed + 1))
+        failures+=("fuzz_$name")
+        echo "FAIL fuzz_$name (exit $rc): see $log"
+        grep -E 'ERROR|SUMMARY|Test unit written' "$log" | head -10
+    fi
+done
+
 if compgen -G "tests/integration/test_*.py" >/dev/null; then
     log=$log_dir/integration.log
     BUILD_DIR=$build timeout 1800 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration \

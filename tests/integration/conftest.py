@@ -27,6 +27,11 @@ def build_dir():
     return d if d.is_absolute() else REPO / d
 
 
+def sanitized():
+    """Whether cairnd is the ASan + UBSan build (SANITIZE=1 make test uses build/san)."""
+    return build_dir().name == "san"
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -207,3 +212,397 @@ def replay():
         yield r
     finally:
         r.close()
+
+
+# ============================================================================================
+# One server, either kind: real etcd 3.4 (the reference) or cairnd — the `server` fixture.
+#
+# Every behavioural test that takes `server` runs twice, once per kind, with the same
+# assertions: the etcd run proves the expectation right, the cairnd run checks cairn against it.
+
+ETCDCTL = "/usr/bin/etcdctl"  # Debian's etcd-client, 3.4
+SERVER_KINDS = ["etcd", "cairnd"]
+CLUSTER_TOKEN = "cairn-test"
+MEMBER_NAME = "cairn-test"
+READY_LINE = "ready to serve client requests"
+
+
+def cairnd_binary():
+    return build_dir() / "cairnd"
+
+
+def require_kind(kind):
+    """Skips the test (with the reason) when a server of this kind cannot be run here."""
+    if kind == "etcd":
+        if not os.access(ETCD, os.X_OK):
+            pytest.skip(f"etcd 3.4 server not installed ({ETCD}; Debian package etcd-server)")
+    else:
+        b = cairnd_binary()
+        if not os.access(b, os.X_OK):
+            pytest.skip(f"cairnd not built yet ({b}; set BUILD_DIR or build it)")
+    try:
+        import etcd3  # noqa: F401
+    except ImportError:
+        pytest.skip("python3-etcd3 is not installed for this interpreter")
+
+
+def clean_env(**extra):
+    """The environment for a child: without ETCD*/ETCDCTL*/CAIRN* variables of the caller."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ETCD", "CAIRN"))}
+    env.update(extra)
+    return env
+
+
+def etcdctl(endpoint, *args, input=None, timeout=30, env_extra=None):
+    """Runs etcdctl (API v3) against endpoint. Returns (rc, stdout, stderr) as text."""
+    env = clean_env(ETCDCTL_API="3", **(env_extra or {}))
+    cmd = [ETCDCTL, "--endpoints", endpoint, "--dial-timeout", "5s",
+           "--command-timeout", "15s", *args]
+    p = subprocess.run(cmd, input=input, capture_output=True, text=True, env=env,
+                       timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def port_listening(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+class Server:
+    """A single-member server of one kind on 127.0.0.1 with free client and peer ports and a
+    temporary data dir.
+
+    .kind ("etcd"/"cairnd"), .endpoint ("127.0.0.1:port"), .port, .peer_port, .data_dir, .proc,
+    .log_path; start() / kill9() / terminate() / restart() (same data dir and ports);
+    client() (a python3-etcd3 client, recreated after a restart); ctl(*args) (etcdctl)."""
+
+    def __init__(self, kind, extra_args=(), env=None, ready_timeout=30):
+        self.kind = kind
+        self.extra_args = list(extra_args)
+        self.extra_env = dict(env or {})
+        self.ready_timeout = ready_timeout
+        self.dir = tempfile.mkdtemp(prefix=f"cairn-it-{kind}-")
+        self.data_dir = os.path.join(self.dir, "data")
+        self.log_path = os.path.join(self.dir, f"{kind}.log")
+        self.proc = None
+        self._client = None
+        self.port = self.peer_port = None
+        self.starts = 0
+
+    # ---- command line
+
+    @property
+    def endpoint(self):
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def client_url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def peer_url(self):
+        return f"http://127.0.0.1:{self.peer_port}"
+
+    def argv(self):
+        binary = ETCD if self.kind == "etcd" else str(cairnd_binary())
+        args = [binary, "--name", MEMBER_NAME, "--data-dir", self.data_dir,
+                "--listen-client-urls", self.client_url,
+                "--advertise-client-urls", self.client_url,
+                "--listen-peer-urls", self.peer_url,
+                "--initial-advertise-peer-urls", self.peer_url,
+                "--initial-cluster", f"{MEMBER_NAME}={self.peer_url}",
+                "--initial-cluster-state", "new",
+                "--initial-cluster-token", CLUSTER_TOKEN]
+        if self.kind == "etcd":
+            args += ["--logger", "zap", "--log-level", "warn"]
+        else:
+            args += ["--log-level", "info"]
+        return args + self.extra_args
+
+    # ---- lifecycle
+
+    def start(self):
+        """First start: picks free ports (retrying if one was taken meanwhile)."""
+        last = None
+        for _ in range(3):
+            self.port, self.peer_port = free_port(), free_port()
+            ok, last = self._launch()
+            if ok:
+                return self
+            if "address already in use" not in last.lower():
+                break
+        raise RuntimeError(f"{self.kind} did not become ready: {last}\n--- log:\n"
+                           + self.log_tail())
+
+    def restart(self):
+        """Starts again on the same data dir and ports (after kill9() or terminate())."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("restart() of a running server")
+        ok, why = self._launch()
+        if not ok:
+            raise RuntimeError(f"{self.kind} did not come back: {why}\n--- log:\n"
+                               + self.log_tail())
+        return self
+
+    def _launch(self):
+        import etcd3
+
+        self._close_client()
+        self.starts += 1
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n===== start #{self.starts}: {' '.join(self.argv())}\n".encode())
+            log.flush()
+            self._log_offset = log.tell()
+            self.proc = subprocess.Popen(
+                self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                env=clean_env(**self.extra_env), start_new_session=True)
+        deadline = time.monotonic() + self.ready_timeout
+        # The client port first: a gRPC channel that found nothing there backs off for seconds.
+        while not port_listening(self.port):
+            if self.proc.poll() is not None:
+                return False, f"exited with {self.proc.returncode} before listening"
+            if time.monotonic() > deadline:
+                self._kill()
+                return False, "client port never listened"
+            time.sleep(0.05)
+        client = etcd3.client("127.0.0.1", self.port, timeout=10)
+        try:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    return False, f"exited with {self.proc.returncode}"
+                try:
+                    client.maintenancestub.Status(etcd3.etcdrpc.StatusRequest(), timeout=1)
+                    # Status may answer before a leader exists; a linearizable read needs one.
+                    client.kvstub.Range(etcd3.etcdrpc.RangeRequest(key=b"\0"), timeout=1)
+                    return True, ""
+                except Exception as e:  # noqa: BLE001 - not ready yet
+                    why = repr(e)
+                    time.sleep(0.1)
+            self._kill()
+            return False, f"not ready within {self.ready_timeout}s (last error {why})"
+        finally:
+            client.close()
+
+    def ready_line_seen(self):
+        return READY_LINE in self.log_since_start()
+
+    def log_since_start(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self._log_offset)
+                return f.read().decode(errors="replace")
+        except (OSError, AttributeError):
+            return ""
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def _kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill9(self):
+        """SIGKILL and reap: no chance to flush anything."""
+        self._close_client()
+        self._kill()
+
+    def terminate(self, timeout=15):
+        """SIGTERM; returns the exit status (SIGKILL after timeout, then returns None)."""
+        self._close_client()
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.terminate()
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            return None
+
+    def close(self):
+        """Teardown: SIGKILL (a test that wants a graceful stop calls terminate() itself). With the
+        sanitizer build, a graceful stop instead, so that the leak check runs at exit; then any
+        sanitizer report in the log (from this or an earlier run on the data dir) fails the test."""
+        reports = []
+        try:
+            if self.kind == "cairnd" and sanitized():
+                rc = self.terminate()
+                with open(self.log_path, errors="replace") as f:
+                    log = f.read()
+                reports = [line for line in log.splitlines()
+                           if "Sanitizer" in line or "runtime error:" in line]
+                if rc not in (0, None) and not reports and self.proc.returncode > 0:
+                    reports = [f"cairnd exited {rc} on SIGTERM"]
+        finally:
+            self._close_client()
+            self._kill()
+            shutil.rmtree(self.dir, ignore_errors=True)
+        assert not reports, "sanitizer: " + "\n".join(reports[:20])
+
+    # ---- clients
+
+    def client(self):
+        import etcd3
+
+        if self._client is None:
+            self._client = etcd3.client("127.0.0.1", self.port, timeout=10)
+        return self._client
+
+    def _close_client(self):
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def ctl(self, *args, **kw):
+        return etcdctl(self.endpoint, *args, **kw)
+
+    def ctl_ok(self, *args, **kw):
+        """etcdctl that must succeed; returns stdout."""
+        rc, out, err = self.ctl(*args, **kw)
+        assert rc == 0, f"etcdctl {' '.join(args)} failed (rc {rc}) on {self.kind}: {err}"
+        return out
+
+    def rss_kib(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def log_tail(self, n=40):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def __repr__(self):
+        return f"<{self.kind} at {self.endpoint}, data {self.data_dir}>"
+
+
+def start_server(kind, **kw):
+    require_kind(kind)
+    s = Server(kind, **kw)
+    try:
+        s.start()
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+@pytest.fixture(params=SERVER_KINDS)
+def server(request):
+    """A fresh single-member server (revision 1) of each kind: etcd 3.4 and cairnd.
+
+    Killed and its temporary directory removed afterwards, whether the test passed or not."""
+    s = start_server(request.param)
+    try:
+        yield s
+    finally:
+        if getattr(request.node, "rep_call_failed", False):
+            print(f"--- {s.kind} log tail:\n{s.log_tail()}")
+        s.close()
+
+
+@pytest.fixture(params=SERVER_KINDS)
+def server_kind(request):
+    """Just the kind (for tests that start servers themselves with start_server())."""
+    require_kind(request.param)
+    return request.param
+
+
+@pytest.fixture
+def servers():
+    """A factory for extra servers (start_server(kind, ...)), all closed afterwards."""
+    started = []
+
+    def make(kind, **kw):
+        s = start_server(kind, **kw)
+        started.append(s)
+        return s
+
+    try:
+        yield make
+    finally:
+        for s in started:
+            s.close()
+
+
+@pytest.fixture
+def cairnd():
+    """The cairnd binary's path (skips while it is not built)."""
+    require_kind("cairnd")
+    return str(cairnd_binary())
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when == "call" and rep.failed:
+        item.rep_call_failed = True
+
+
+# --------------------------------------------------------------------------------------------
+# Normalizers: blank what legitimately differs between etcd and cairnd (identity, raft term,
+# version, database size, raft indexes, timings); everything else must be equal.
+
+BLANK = "<blank>"
+_BLANK_JSON_KEYS = {"cluster_id", "member_id", "raft_term", "version", "dbSize",
+                    "dbSizeInUse", "leader", "raftIndex", "raftTerm", "raftAppliedIndex", "ID",
+                    "took"}
+# "version" is also a KeyValue field (the key's version): only blank it outside kvs.
+_KV_KEYS = {"key", "create_revision", "mod_revision", "version", "value", "lease"}
+
+
+def normalize(obj, _in_kv=False):
+    """A copy of parsed etcdctl -w json output with the differing fields blanked."""
+    if isinstance(obj, list):
+        return [normalize(x, _in_kv) for x in obj]
+    if isinstance(obj, dict):
+        is_kv = "key" in obj and set(obj) <= _KV_KEYS
+        out = {}
+        for k, v in obj.items():
+            if k in _BLANK_JSON_KEYS and not (is_kv and k == "version"):
+                out[k] = BLANK
+            else:
+                out[k] = normalize(v)
+        return out
+    return obj
+
+
+_FIELDS_BLANK = ("ClusterID", "MemberID", "RaftTerm")
+
+
+def normalize_fields(text):
+    """etcdctl -w fields output with "ClusterID"/"MemberID"/"RaftTerm" values blanked."""
+    out = []
+    for line in text.splitlines():
+        for f in _FIELDS_BLANK:
+            if line.startswith(f'"{f}" : '):
+                line = f'"{f}" : {BLANK}'
+        out.append(line)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+def etcd_member_id(peer_urls, token):
+    """etcd's member ID: the first 8 bytes (big-endian) of SHA-1(sorted peer URLs + token)."""
+    import hashlib
+    import struct
+
+    b = "".join(sorted(peer_urls)).encode() + token.encode()
+    return struct.unpack(">Q", hashlib.sha1(b).digest()[:8])[0]
+
+
+def etcd_cluster_id(member_ids):
+    """etcd's cluster ID: the first 8 bytes of SHA-1 over the sorted member IDs (big-endian)."""
+    import hashlib
+    import struct
+
+    b = b"".join(struct.pack(">Q", m) for m in sorted(member_ids))
+    return struct.unpack(">Q", hashlib.sha1(b).digest()[:8])[0]

@@ -1,0 +1,62 @@
+/* api/server.h — etcd's v3 services (KV, Maintenance, Cluster, Health) on a gRPC server.
+ *
+ * The server answers reads from the store directly and hands every write to a proposer (raft/
+ * proposer.h), replying when it is applied and durable. cmd/cairnd builds the configuration from
+ * flags and wires server, store and proposer together on one loop. */
+#ifndef CAIRN_API_SERVER_H
+#define CAIRN_API_SERVER_H
+
+#include <uv.h>
+
+#include "api/grpc.h"
+#include "raft/proposer.h"
+#include "store/store.h"
+
+/* The etcd version this server speaks, as Maintenance.Status reports it (clients check it). */
+#define API_ETCD_VERSION "3.4.0"
+
+#define API_MAX_METHODS 96
+
+struct api_member {
+    uint64_t id;
+    const char *name;
+    const char *const *peer_urls;
+    size_t n_peer_urls;
+    const char *const *client_urls;
+    size_t n_client_urls;
+};
+
+struct api_config {
+    uint64_t cluster_id;
+    struct api_member self;   /* this member (strings must outlive the server) */
+    size_t max_request_bytes; /* etcd's --max-request-bytes: larger requests are refused */
+    unsigned max_txn_ops;     /* etcd's --max-txn-ops */
+};
+
+struct api_server {
+    struct api_config cfg;
+    uv_loop_t *loop;
+    store *st;
+    struct proposer *prop;
+    struct grpc_server *grpc;
+    struct grpc_method methods[API_MAX_METHODS]; /* registered with grpc */
+    size_t n_methods;
+    uint64_t next_request_id; /* ids of the requests this member proposes */
+    bool raising_nospace;     /* this member's NOSPACE alarm is proposed, not yet applied */
+};
+
+/* Creates the gRPC server and registers every etcd method (those not built yet answer
+ * UNIMPLEMENTED). st and prop must outlive the server. */
+int api_server_init(struct api_server *s, uv_loop_t *loop, store *st, struct proposer *prop,
+                    const struct api_config *cfg);
+
+/* Listens on host:port; 0 or a negative libuv error. */
+int api_server_listen(struct api_server *s, const char *host, int port);
+
+/* Graceful shutdown (see grpc_server_shutdown); done runs when every connection is closed. */
+void api_server_shutdown(struct api_server *s, void (*done)(void *arg), void *arg);
+
+/* Frees what init allocated; after shutdown completed. */
+void api_server_free(struct api_server *s);
+
+#endif

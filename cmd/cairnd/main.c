@@ -1,0 +1,190 @@
+/* cmd/cairnd/main.c — cairnd: flags, the data directory, and wiring store, proposer and API
+ * server on one event loop. Exits 0 after a graceful shutdown (SIGTERM/SIGINT), 2 on bad flags, 1
+ * when it cannot start. */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#include "api/server.h"
+#include "cmd/cairnd/config.h"
+#include "common/log.h"
+#include "raft/identity.h"
+#include "raft/local.h"
+
+#define CAIRN_VERSION "0.1.0"
+
+struct daemon {
+    struct config cfg;
+    uv_loop_t loop;
+    store *st;
+    struct local_proposer prop;
+    struct api_server api;
+    uv_signal_t sigterm, sigint;
+    bool stopping;
+};
+
+/* The data directory holds only what cairnd puts there: member/, and inside it store/ (and raft/
+ * from the replication issue on). Anything else means it belongs to something else. */
+static int check_dir(const char *dir, const char *const *allowed, char *why, size_t n)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (errno == ENOENT)
+            return 0;
+        snprintf(why, n, "cannot open %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        bool ok = false;
+        for (const char *const *a = allowed; *a; a++)
+            ok |= !strcmp(e->d_name, *a);
+        if (!ok) {
+            snprintf(why, n, "%s is not a cairn data directory (it holds \"%s\")", dir, e->d_name);
+            rc = -1;
+            break;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+static int open_store(struct daemon *d)
+{
+    char member[4200], store_dir[4300], why[4400];
+    snprintf(member, sizeof member, "%s/member", d->cfg.data_dir);
+    snprintf(store_dir, sizeof store_dir, "%s/store", member);
+    static const char *const top[] = {"member", NULL};
+    static const char *const inside[] = {"store", "raft", NULL};
+    if (check_dir(d->cfg.data_dir, top, why, sizeof why) ||
+        check_dir(member, inside, why, sizeof why)) {
+        log_error("cairnd: %s", why);
+        return -1;
+    }
+    struct store_options o = {.quota_bytes = d->cfg.quota_backend_bytes,
+                              .max_txn_ops = (unsigned)d->cfg.max_txn_ops};
+    int err = store_open(store_dir, &o, &d->st);
+    if (err) {
+        log_error("cairnd: cannot open the data directory %s: %s", d->cfg.data_dir,
+                  cairn_strerror(err));
+        return -1;
+    }
+    return 0;
+}
+
+static void on_closed_signal(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void on_proposer_closed(struct local_proposer *lp)
+{
+    struct daemon *d = (struct daemon *)((char *)lp - offsetof(struct daemon, prop));
+    uv_close((uv_handle_t *)&d->sigterm, on_closed_signal);
+    uv_close((uv_handle_t *)&d->sigint, on_closed_signal);
+}
+
+static void on_api_stopped(void *arg)
+{
+    struct daemon *d = arg;
+    local_proposer_close(&d->prop, on_proposer_closed);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    log_info("cairnd: received %s, shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    api_server_shutdown(&d->api, on_api_stopped, d);
+}
+
+static int start(struct daemon *d)
+{
+    struct config *c = &d->cfg;
+    uint64_t member_id =
+        identity_member_id(c->advertise_peer, c->n_advertise_peer, c->initial_cluster_token);
+    uint64_t cluster_id = identity_cluster_id(&member_id, 1);
+    if (open_store(d))
+        return -1;
+    int err = local_proposer_init(&d->prop, &d->loop, d->st);
+    if (err) {
+        log_error("cairnd: cannot start: %s", cairn_strerror(err));
+        return -1;
+    }
+    struct api_config ac = {
+        .cluster_id = cluster_id,
+        .self = {member_id, c->name, c->advertise_peer, c->n_advertise_peer, c->advertise_client,
+                 c->n_advertise_client},
+        .max_request_bytes = (size_t)c->max_request_bytes,
+        .max_txn_ops = (unsigned)c->max_txn_ops,
+    };
+    if ((err = api_server_init(&d->api, &d->loop, d->st, &d->prop.base, &ac))) {
+        log_error("cairnd: cannot start the gRPC server: %s", uv_strerror(err));
+        return -1;
+    }
+    for (size_t i = 0; i < c->n_listen_client; i++) {
+        const struct config_url *u = &c->listen_client[i];
+        if ((err = api_server_listen(&d->api, u->host, u->port))) {
+            log_error("cairnd: cannot listen on %s: %s", u->text, uv_strerror(err));
+            return -1;
+        }
+        log_info("cairnd: serving insecure client requests on %s:%d", u->host,
+                 u->port ? u->port : grpc_server_port(d->api.grpc));
+    }
+    uv_signal_init(&d->loop, &d->sigterm);
+    uv_signal_init(&d->loop, &d->sigint);
+    d->sigterm.data = d->sigint.data = d;
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    log_info("cairnd: member %016llx of cluster %016llx, data in %s", (unsigned long long)member_id,
+             (unsigned long long)cluster_id, c->data_dir);
+    log_info("cairnd: ready to serve client requests");
+    return 0;
+}
+
+static int run(struct daemon *d)
+{
+    log_set_level((enum log_level)d->cfg.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&d->loop);
+    if (start(d)) {
+        /* Nothing was acknowledged yet: close the store (consistent whatever state it is in) and
+         * leave the rest to the process's exit. */
+        store_close(d->st);
+        return 1;
+    }
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    api_server_free(&d->api);
+    uv_loop_close(&d->loop);
+    store_close(d->st);
+    log_info("cairnd: stopped");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct daemon d;
+    char err[512];
+    int rc = 0;
+    if (config_parse(&d.cfg, argc, argv, err, sizeof err)) {
+        fprintf(stderr, "cairnd: %s\n", err);
+        rc = 2;
+    } else if (d.cfg.help) {
+        config_usage();
+    } else if (d.cfg.version) {
+        printf("cairnd Version: %s\netcd API Version: %s\n", CAIRN_VERSION, API_ETCD_VERSION);
+    } else {
+        rc = run(&d);
+    }
+    config_free(&d.cfg);
+    return rc;
+}

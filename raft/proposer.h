@@ -1,0 +1,45 @@
+/* raft/proposer.h — how api/ hands a write to the replicated state machine.
+ *
+ * A proposal is a request struct (libuv style): the caller fills req, cb and data, keeps the struct
+ * and the request alive until cb runs, and gets the result in the struct. The proposer replies only
+ * once the request is applied and durable: on a quorum when replicated, on the local disk for a
+ * single member. Implementations: raft/local.c (single member, no replication). */
+#ifndef CAIRN_RAFT_PROPOSER_H
+#define CAIRN_RAFT_PROPOSER_H
+
+#include "cairn/internal.pb-c.h"
+#include "common/arena.h"
+#include "raft/apply.h"
+
+struct proposal;
+
+/* err: 0 when the request was applied (its own etcd error, if any, is in p->res.err), or the error
+ * that kept it from being applied (storage failure, no leader, shutdown). Runs on the loop thread.
+ */
+typedef void (*proposal_cb)(struct proposal *p, int err);
+
+struct proposal {
+    const Cairn__InternalRequest *req; /* set by the caller; borrowed until cb */
+    proposal_cb cb;                    /* set by the caller */
+    void *data;                        /* the caller's */
+    struct arena *arena;               /* set by the caller: the response is built here */
+    struct apply_result res;           /* filled before cb when err == 0 */
+    uint64_t index;                    /* log index the request was applied at */
+    struct proposal *next;             /* the proposer's queue link */
+};
+
+struct proposer {
+    /* Queues p. Returns 0 (cb will run, never from inside this call) or an error (cb will not
+     * run). */
+    int (*propose)(struct proposer *self, struct proposal *p);
+    /* Raft term and index as the response header and Status report them. */
+    uint64_t (*term)(struct proposer *self);
+    uint64_t (*applied_index)(struct proposer *self);
+};
+
+static inline int proposer_propose(struct proposer *pr, struct proposal *p)
+{
+    return pr->propose(pr, p);
+}
+
+#endif
