@@ -26,6 +26,9 @@ COMMON_SRC := $(wildcard common/*.c)
 STORE_SRC := $(wildcard store/*.c)
 RAFT_SRC := $(wildcard raft/*.c)
 API_SRC := $(wildcard api/*.c)
+CLIENT_SRC := $(wildcard client/*.c)
+CTL_SRC := $(wildcard client/ctl/*.c)
+BENCHTOOL_SRC := $(wildcard client/bench/*.c)
 
 # proto/**/*.proto → $(B)/gen/<same path>.pb-c.{c,h} (protoc-c at build time; never committed)
 PROTO_FILES := $(shell find proto -name '*.proto' 2>/dev/null)
@@ -37,10 +40,17 @@ STORE_LIB := $(B)/lib/libcairn_store.a
 PROTO_LIB := $(B)/lib/libcairn_proto.a
 RAFT_LIB := $(B)/lib/libcairn_raft.a
 API_LIB := $(B)/lib/libcairn_api.a
+CLIENT_LIB := $(B)/lib/libcairn_client.a
 STORE_LIBS := $(STORE_LIB) $(COMMON_LIB) -llmdb
 SERVER_LIBS := $(API_LIB) $(RAFT_LIB) $(PROTO_LIB) $(STORE_LIB) $(COMMON_LIB) -llmdb -luv -lnghttp2 \
 	-lprotobuf-c -lmd
+CLIENT_LIBS := $(CLIENT_LIB) $(PROTO_LIB) $(COMMON_LIB) -luv -lnghttp2 -lprotobuf-c
 CAIRND := $(B)/cairnd
+CAIRNCTL := $(B)/cairnctl
+CAIRN_BENCH := $(B)/cairn-bench
+# the client tools, each once its main() exists
+CLIENT_TOOLS := $(if $(wildcard cmd/cairnctl/*.c),$(CAIRNCTL)) \
+	$(if $(wildcard cmd/cairn-bench/*.c),$(CAIRN_BENCH))
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
@@ -56,10 +66,10 @@ REPLAY_BIN := $(patsubst tests/fuzz/fuzz_%.c,$(B)/tests/fuzz/replay_%,$(FUZZ_SRC
 FUZZ_SECONDS ?= 60
 FUZZ_TEST_RUNS ?= 50000
 
-.PHONY: all deps test test-long bench clean format format-check fuzz run
+.PHONY: all deps test test-long bench bench-vs-etcd clean format format-check fuzz run
 # Keep object files: make would otherwise delete the chained ones after the test summary line.
 .SECONDARY:
-all: $(COMMON_LIB) $(STORE_LIB) $(CAIRND) $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN) $(BENCH_BIN)
+all: $(COMMON_LIB) $(STORE_LIB) $(CAIRND) $(CLIENT_TOOLS) $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN) $(BENCH_BIN)
 
 deps:
 	@bash scripts/deps.sh
@@ -98,11 +108,26 @@ $(API_LIB): $(call obj,$(API_SRC))
 	@mkdir -p $(dir $@)
 	@rm -f $@ && ar rcs $@ $^
 
+$(CLIENT_LIB): $(call obj,$(CLIENT_SRC))
+	@mkdir -p $(dir $@)
+	@rm -f $@ && ar rcs $@ $^
+
 # cmd/<name>/*.c: a thin main() per binary
 $(CAIRND): $(call obj,$(wildcard cmd/cairnd/*.c)) $(API_LIB) $(RAFT_LIB) $(PROTO_LIB) $(STORE_LIB) \
 		$(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) $(SERVER_LIBS) -o $@
+
+# cairnctl and cairn-bench: their code in client/ctl/ and client/bench/, their main() in cmd/
+$(CAIRNCTL): $(call obj,$(wildcard cmd/cairnctl/*.c) $(CTL_SRC)) $(CLIENT_LIB) $(PROTO_LIB) \
+		$(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(CLIENT_LIBS) -o $@
+
+$(CAIRN_BENCH): $(call obj,$(wildcard cmd/cairn-bench/*.c) $(BENCHTOOL_SRC)) $(CLIENT_LIB) \
+		$(PROTO_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(CLIENT_LIBS) -lm -o $@
 
 # make run: a single-member cairnd on 127.0.0.1:2379 with its data in ./default.cairn
 run: $(CAIRND) | deps
@@ -112,10 +137,10 @@ run: $(CAIRND) | deps
 # Unit tests: one binary per tests/unit/test_<name>.c, linked with cmocka and the store; shared
 # helpers live in tests/unit/helpers/.
 UNIT_HELPERS := $(call obj,$(wildcard tests/unit/helpers/*.c))
-$(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(UNIT_HELPERS) $(API_LIB) $(RAFT_LIB) $(PROTO_LIB) \
-		$(STORE_LIB) $(COMMON_LIB)
+$(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(UNIT_HELPERS) $(CLIENT_LIB) $(API_LIB) $(RAFT_LIB) \
+		$(PROTO_LIB) $(STORE_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $< $(UNIT_HELPERS) $(SERVER_LIBS) -lcmocka -o $@
+	$(CC) $(LDFLAGS) $< $(UNIT_HELPERS) $(CLIENT_LIB) $(SERVER_LIBS) -lcmocka -o $@
 
 $(B)/tests/tools/%: $(B)/obj/tests/tools/%.o $(API_LIB) $(RAFT_LIB) $(PROTO_LIB) $(STORE_LIB) \
 		$(COMMON_LIB)
@@ -143,7 +168,7 @@ $(FZ)/obj/gen/%.o: $(B)/gen/%.c | deps $(PROTO_H)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -Wno-unused-parameter -c $< -o $@
 
-$(FUZZ_LIB): $(call fuzz_obj,$(API_SRC) $(RAFT_SRC) $(STORE_SRC) $(COMMON_SRC)) \
+$(FUZZ_LIB): $(call fuzz_obj,$(CLIENT_SRC) $(API_SRC) $(RAFT_SRC) $(STORE_SRC) $(COMMON_SRC)) \
 		$(patsubst $(B)/gen/%.c,$(FZ)/obj/gen/%.o,$(PROTO_C))
 	@rm -f $@ && ar rcs $@ $^
 
@@ -167,14 +192,19 @@ $(BENCH_BIN): $(B)/obj/bench/store_bench.o $(STORE_LIB) $(COMMON_LIB)
 	$(CC) $(LDFLAGS) $< $(STORE_LIBS) -o $@
 
 # TEST_SEEDS: the fixed seed set of the randomized tests in `make test`; test-long runs many more.
-test: $(CAIRND) $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN) $(FUZZ_BIN) | deps
+test: $(CAIRND) $(CLIENT_TOOLS) $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN) $(FUZZ_BIN) | deps
 	@FUZZ_TEST_RUNS=$(FUZZ_TEST_RUNS) bash tests/run.sh $(B)
 
-test-long: $(CAIRND) $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN) $(FUZZ_BIN) | deps
+test-long: $(CAIRND) $(CLIENT_TOOLS) $(UNIT_BIN) $(TOOL_BIN) $(REPLAY_BIN) $(FUZZ_BIN) | deps
 	@CAIRN_TEST_LONG=1 FUZZ_TEST_RUNS=$$(($(FUZZ_TEST_RUNS) * 20)) bash tests/run.sh $(B)
 
 bench: $(BENCH_BIN) | deps
 	@$(BENCH_BIN) $(BENCH_ARGS)
+
+# make bench-vs-etcd: cairnd and etcd 3.4 side by side under cairn-bench; writes its table into
+# docs/BENCHMARKS.md (bench/vs_etcd.sh)
+bench-vs-etcd: $(CAIRND) $(CAIRN_BENCH) | deps
+	@bash bench/vs_etcd.sh $(B)
 
 clean:
 	rm -rf build

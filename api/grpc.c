@@ -22,8 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/grpc_frame.h"
 #include "api/h2.h"
+#include "common/grpc_frame.h"
+#include "common/grpc_meta.h"
 
 #define DEFAULT_MAX_RECV   (2 * 1024 * 1024 + 1024)
 #define DEFAULT_HIGH_WATER (1024 * 1024)
@@ -392,30 +393,6 @@ void grpc_server_free(struct grpc_server *srv)
         (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE \
     }
 
-/* grpc-message: percent-encode bytes outside 0x20-0x7E and '%' (PROTOCOL-HTTP2.md). Returns a
- * malloc'd string or NULL (out of memory). */
-static char *percent_encode(const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        n += (*p >= 0x20 && *p <= 0x7e && *p != '%') ? 1 : 3;
-    char *out = malloc(n + 1), *o = out;
-    if (!out)
-        return NULL;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p >= 0x20 && *p <= 0x7e && *p != '%') {
-            *o++ = (char)*p;
-        } else {
-            *o++ = '%';
-            *o++ = hex[*p >> 4];
-            *o++ = hex[*p & 15];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
 /* Fills nv with the status fields; returns how many. */
 static size_t status_nv(nghttp2_nv *nv, char code[12], int status, const char *pct_message)
 {
@@ -433,7 +410,7 @@ static void early_answer(struct h2_conn *c, int32_t id, int http_status, int sta
                          const char *message)
 {
     char hs[12], code[12];
-    char *pct = percent_encode(message);
+    char *pct = grpc_message_encode(message);
     snprintf(hs, sizeof hs, "%d", http_status);
     nghttp2_nv nv[4] = {NV(":status", hs), NV("content-type", "application/grpc")};
     size_t n = 2 + status_nv(nv + 2, code, status, pct);
@@ -463,7 +440,7 @@ static void end_call(struct grpc_call *call, int status, const char *message)
     assert(call->conn && !call->ended);
     call->ended = true;
     call->status = status;
-    call->message = message ? percent_encode(message) : NULL;
+    call->message = message ? grpc_message_encode(message) : NULL;
     stop_timer(call);
     struct h2_conn *c = call->conn->h2;
     if (!call->headers_sent) {
@@ -680,44 +657,6 @@ static void on_deadline(uv_timer_t *t)
 /* ---------------------------------------------------------------------------------------------- */
 /* Requests */
 
-/* grpc-timeout: TimeoutValue (1-8 ASCII digits) TimeoutUnit (H M S m u n). Returns 0 and the
- * timeout in milliseconds, rounded up, or -1. */
-static int parse_timeout(const char *s, uint64_t *ms)
-{
-    size_t n = strlen(s);
-    if (n < 2 || n > 9)
-        return -1;
-    uint64_t v = 0;
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
-    switch (s[n - 1]) {
-    case 'H':
-        *ms = v * 3600000;
-        break;
-    case 'M':
-        *ms = v * 60000;
-        break;
-    case 'S':
-        *ms = v * 1000;
-        break;
-    case 'm':
-        *ms = v;
-        break;
-    case 'u':
-        *ms = (v + 999) / 1000;
-        break;
-    case 'n':
-        *ms = (v + 999999) / 1000000;
-        break;
-    default:
-        return -1;
-    }
-    return 0;
-}
-
 /* grpc-go's rule: "application/grpc" alone or followed by '+' or ';'. */
 static bool grpc_content_type(const char *ct)
 {
@@ -768,7 +707,7 @@ static void on_request(struct h2_conn *c, int32_t id, struct h2_headers *hs)
     } else if (!grpc_content_type(ct)) {
         snprintf(msg, sizeof msg, "invalid gRPC request content-type \"%.100s\"", ct ? ct : "");
         early_answer(c, id, 415, GRPC_INVALID_ARGUMENT, msg);
-    } else if (timeout && parse_timeout(timeout, &ms) != 0) {
+    } else if (timeout && grpc_timeout_parse(timeout, &ms) != 0) {
         snprintf(msg, sizeof msg, "malformed grpc-timeout: \"%.100s\"", timeout);
         early_answer(c, id, 400, GRPC_INTERNAL, msg);
     } else {

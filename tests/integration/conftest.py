@@ -540,6 +540,27 @@ def cairnd():
     return str(cairnd_binary())
 
 
+def built_tool(name):
+    """The path of a binary of ours in the build dir (cairnctl, cairn-bench); skips the test while
+    it is not built."""
+    b = build_dir() / name
+    if not os.access(b, os.X_OK):
+        pytest.skip(f"{name} not built yet ({b}; set BUILD_DIR or build it)")
+    return str(b)
+
+
+@pytest.fixture
+def cairnctl():
+    """The cairnctl binary's path (skips while it is not built)."""
+    return built_tool("cairnctl")
+
+
+@pytest.fixture
+def cairn_bench():
+    """The cairn-bench binary's path (skips while it is not built)."""
+    return built_tool("cairn-bench")
+
+
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "api/grpc_frame.h"
+#include "common/grpc_frame.h"
 
 /* Frames msg into out; returns the framed length. */
 static size_t frame(uint8_t *out, const char *msg)

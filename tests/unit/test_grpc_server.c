@@ -20,7 +20,7 @@
 #include <uv.h>
 
 #include "api/grpc.h"
-#include "api/grpc_frame.h"
+#include "common/grpc_frame.h"
 
 #define MAX_HELD 128
 

@@ -1,5 +1,5 @@
-/* api/grpc_frame.c — gRPC's length-prefixed message framing (see grpc_frame.h). */
-#include "api/grpc_frame.h"
+/* common/grpc_frame.c — gRPC's length-prefixed message framing (see grpc_frame.h). */
+#include "common/grpc_frame.h"
 
 #include <stdlib.h>
 #include <string.h>

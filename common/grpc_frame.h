@@ -1,13 +1,13 @@
-/* api/grpc_frame.h — the 5-byte length-prefixed message framing of gRPC over HTTP/2.
+/* common/grpc_frame.h — the 5-byte length-prefixed message framing of gRPC over HTTP/2.
  *
  * "Length-Prefixed-Message → Compressed-Flag Message-Length Message" (gRPC's PROTOCOL-HTTP2.md):
  * one byte 0 or 1, a 4-byte big-endian length, then that many bytes. Messages may span DATA
  * frames, several may share one, and a zero-length message is valid. The decoder is pure (no I/O)
  * and allocation-bounded: it never allocates on a declared length it has not checked against its
- * maximum, and grows its buffer only as bytes actually arrive. Shared by the server and, later, the
- * client library. */
-#ifndef CAIRN_API_GRPC_FRAME_H
-#define CAIRN_API_GRPC_FRAME_H
+ * maximum, and grows its buffer only as bytes actually arrive. Shared by the server (api/) and the
+ * client library (client/). */
+#ifndef CAIRN_COMMON_GRPC_FRAME_H
+#define CAIRN_COMMON_GRPC_FRAME_H
 
 #include <stdbool.h>
 #include <stddef.h>

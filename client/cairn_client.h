@@ -1,0 +1,216 @@
+/* client/cairn_client.h — cairn's C client library: etcd v3's gRPC API over HTTP/2 (h2c) on libuv.
+ *
+ * It speaks to cairnd and to etcd 3.4 alike. Read this file top to bottom; it is the whole public
+ * API.
+ *
+ * Threads and loops. A client belongs to one libuv loop, the caller's, and must be used from the
+ * thread that runs that loop. Every callback of this library runs on that thread, from inside the
+ * loop (never from inside the call that started the work). For simple programs without a loop of
+ * their own, cl_sync (at the end) wraps a client around a private loop and blocks.
+ *
+ * Messages. Requests and responses are the protobuf-c structs generated from proto/ (etcd's wire),
+ * e.g. Etcdserverpb__RangeRequest. A request is encoded when the call starts, so the caller may
+ * free or change it as soon as cl_call_start() returns. The response is decoded into memory the
+ * call owns, valid until cl_call_reset().
+ *
+ * Calls. A call is a request struct in the libuv style: the caller owns its memory, sets `cb` (and
+ * `data`, `timeout_ms`), starts it, and keeps the struct alive until `cb` has run. Inside `cb` (or
+ * after it) the caller reads code/message/response, then calls cl_call_reset() — after which the
+ * struct may be started again or freed. Many calls may be in flight at once: they are multiplexed
+ * as HTTP/2 streams on the client's connections.
+ *
+ * Endpoints and retries. A client has one or more endpoints and opens conns_per_endpoint HTTP/2
+ * connections to each, lazily. Calls are spread round-robin over the connections that are up.
+ * A call that fails with UNAVAILABLE or with its connection dropped is retried, after a backoff,
+ * on the next endpoint — if its method is idempotent (reads, status: cl_method.idempotent) or if
+ * its request never left this process. A write that may have reached a server is never retried
+ * silently: it reports the error, as etcd's clientv3 does. A call with a deadline is retried until
+ * the deadline passes (then it fails with DEADLINE_EXCEEDED); one without, max_retries times.
+ *
+ * Errors. code is a gRPC status (enum grpc_code, common/grpc_meta.h): GRPC_OK, or the server's
+ * status with its grpc-message (etcd's text, e.g. "etcdserver: mvcc: required revision has been
+ * compacted"), or one made here: DEADLINE_EXCEEDED "context deadline exceeded" when timeout_ms
+ * passed, UNAVAILABLE when no endpoint could be reached, CANCELLED on cl_call_cancel() or client
+ * close, INTERNAL for a response that does not decode. Functions that return int return 0 or a
+ * negative CAIRN_E_* / libuv error code.
+ *
+ * Streams (Watch, LeaseKeepAlive) come with their issues, as a stream struct beside cl_call on the
+ * same connections. */
+#ifndef CAIRN_CLIENT_H
+#define CAIRN_CLIENT_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/grpc_frame.h"
+#include "common/grpc_meta.h"
+#include "etcdserverpb/rpc.pb-c.h"
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Clients */
+
+struct cl_client;
+
+struct cl_options {
+    const char *const *endpoints; /* "host:port" or "http://host:port"; copied by cl_client_new */
+    size_t n_endpoints;           /* at least 1 */
+    unsigned conns_per_endpoint;  /* HTTP/2 connections to each endpoint (default 1) */
+    uint64_t dial_timeout_ms;     /* TCP connect + name lookup per attempt (default 2000) */
+    unsigned max_retries;         /* further attempts of a retryable call without a deadline
+                                     (default 2 × endpoints) */
+    uint64_t backoff_ms;          /* delay before the first retry, doubled up to 1 s (default 25) */
+    size_t max_recv_bytes;        /* largest response message accepted (default 2^31 - 1) */
+};
+
+/* Fills o with the defaults above and no endpoints. */
+void cl_options_default(struct cl_options *o);
+
+/* Makes a client on loop. Validates every endpoint (a malformed one, or a scheme other than
+ * http://, is CAIRN_E_INVALID_ARGUMENT, and *out stays NULL) but connects only when a call needs a
+ * connection. The client keeps handles on loop until cl_client_close(). */
+int cl_client_new(uv_loop_t *loop, const struct cl_options *o, struct cl_client **out);
+
+/* Closes the client: calls in flight or waiting complete with CANCELLED "grpc: the client
+ * connection is closing", connections close, and once every handle is closed the client is freed
+ * and done(arg) runs (done may be NULL). The client must not be used after this call. */
+void cl_client_close(struct cl_client *c, void (*done)(void *arg), void *arg);
+
+/* The loop the client runs on. */
+uv_loop_t *cl_client_loop(const struct cl_client *c);
+
+/* The endpoints, normalized to "host:port", in the order given. Borrowed from the client. */
+size_t cl_client_endpoints(const struct cl_client *c, const char *const **out);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Methods */
+
+/* A unary gRPC method of etcd's API. */
+struct cl_method {
+    const char *path;                           /* HTTP/2 :path, "/etcdserverpb.KV/Range" */
+    const ProtobufCMessageDescriptor *request;  /* the request message type */
+    const ProtobufCMessageDescriptor *response; /* the response message type */
+    bool idempotent;                            /* may run twice: retried after it was sent */
+};
+
+extern const struct cl_method cl_method_range;        /* KV.Range (idempotent) */
+extern const struct cl_method cl_method_put;          /* KV.Put */
+extern const struct cl_method cl_method_delete_range; /* KV.DeleteRange */
+extern const struct cl_method cl_method_txn;          /* KV.Txn */
+extern const struct cl_method cl_method_compact;      /* KV.Compact */
+extern const struct cl_method cl_method_status;       /* Maintenance.Status (idempotent) */
+extern const struct cl_method cl_method_hash;         /* Maintenance.Hash (idempotent) */
+extern const struct cl_method cl_method_hash_kv;      /* Maintenance.HashKV (idempotent) */
+extern const struct cl_method cl_method_alarm;        /* Maintenance.Alarm */
+extern const struct cl_method cl_method_member_list;  /* Cluster.MemberList (idempotent) */
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Calls */
+
+struct cl_call;
+
+/* Runs once per started call, on the loop thread, with the results in the call. */
+typedef void (*cl_call_cb)(struct cl_call *call);
+
+struct cl_call {
+    /* set by the caller before cl_call_start() */
+    cl_call_cb cb;       /* required */
+    void *data;          /* the caller's */
+    uint64_t timeout_ms; /* deadline from the start, sent as grpc-timeout; 0: none */
+
+    /* results, read in or after cb; owned by the call until cl_call_reset() */
+    int code;                   /* GRPC_OK or the failure's gRPC status */
+    char *message;              /* the status message (NUL-terminated), or NULL when none */
+    ProtobufCMessage *response; /* the decoded response when code is GRPC_OK, else NULL */
+    const char *endpoint;       /* "host:port" of the last attempt, or NULL; borrowed from the
+                                   client */
+    unsigned attempts;          /* how many times the request was sent or tried */
+
+    /* private to the library */
+    struct cl_client *client_;       /* while started */
+    const struct cl_method *method_; /* while started */
+    uint8_t *body_;                  /* framed request (malloc'd) */
+    size_t body_len_;                /* bytes in body_ */
+    size_t body_off_;                /* bytes of body_ handed to nghttp2 */
+    struct cl_conn *conn_;           /* connection of the current attempt, or NULL */
+    int32_t stream_id_;              /* HTTP/2 stream of the current attempt, or 0 */
+    bool sent_;                      /* bytes of the request reached a socket */
+    bool headers_ok_;                /* response headers said 200 + application/grpc */
+    int state_;                      /* where the call is (client/call.c) */
+    uint64_t deadline_;              /* uv_now() time the call times out, or 0 */
+    uint64_t wake_;                  /* uv_now() time of the next retry while backing off */
+    unsigned next_endpoint_;         /* endpoint of the next attempt */
+    struct grpc_frame_decoder dec_;  /* response message reassembly */
+    uint8_t *resp_buf_;              /* the response message's bytes (malloc'd), or NULL */
+    size_t resp_len_;                /* bytes in resp_buf_ */
+    int http_status_;                /* :status of the response */
+    struct cl_call *prev_, *next_;   /* the client's list of started calls */
+    struct cl_call *qnext_;          /* a connection's queue of calls waiting for it */
+};
+
+/* Starts call with request req of method m (req's descriptor must be m->request). The call must
+ * be zeroed or reset, with cb set. Returns 0 — cb will run exactly once, later — or a negative
+ * error (CAIRN_E_INVALID_ARGUMENT for a wrong request type, CAIRN_E_NOMEM), in which case cb will
+ * not run. */
+int cl_call_start(struct cl_client *c, struct cl_call *call, const struct cl_method *m,
+                  const ProtobufCMessage *req);
+
+/* Cancels a started call: its stream is reset and cb runs (from the loop) with CANCELLED
+ * "context canceled" — unless the call had already completed, in which case nothing changes. */
+void cl_call_cancel(struct cl_call *call);
+
+/* Frees what the call's results own and zeroes everything but cb, data and timeout_ms, so the
+ * struct can be started again. Must not be called while the call is in flight. */
+void cl_call_reset(struct cl_call *call);
+
+/* The error text of a finished call as etcd's Go client renders it: "" for OK; the bare message
+ * for etcd's own errors ("etcdserver: ...", "mvcc: ..."); "context deadline exceeded" and
+ * "context canceled" as they are; else "rpc error: code = <Name> desc = <message>". Returns a
+ * malloc'd string (the caller frees it) or NULL when out of memory. */
+char *cl_call_error_text(const struct cl_call *call);
+
+/* Typed starts, for readability: cl_range(c, &call, &req) is cl_call_start() with
+ * cl_method_range. The typed response is (Etcdserverpb__RangeResponse *)call.response. */
+#define CL_TYPED_START(name, method, Req)                                             \
+    static inline int name(struct cl_client *c, struct cl_call *call, const Req *req) \
+    {                                                                                 \
+        return cl_call_start(c, call, &(method), &req->base);                         \
+    }
+CL_TYPED_START(cl_range, cl_method_range, Etcdserverpb__RangeRequest)
+CL_TYPED_START(cl_put, cl_method_put, Etcdserverpb__PutRequest)
+CL_TYPED_START(cl_delete_range, cl_method_delete_range, Etcdserverpb__DeleteRangeRequest)
+CL_TYPED_START(cl_txn, cl_method_txn, Etcdserverpb__TxnRequest)
+CL_TYPED_START(cl_compact, cl_method_compact, Etcdserverpb__CompactionRequest)
+CL_TYPED_START(cl_status, cl_method_status, Etcdserverpb__StatusRequest)
+CL_TYPED_START(cl_hash, cl_method_hash, Etcdserverpb__HashRequest)
+CL_TYPED_START(cl_hash_kv, cl_method_hash_kv, Etcdserverpb__HashKVRequest)
+CL_TYPED_START(cl_alarm, cl_method_alarm, Etcdserverpb__AlarmRequest)
+CL_TYPED_START(cl_member_list, cl_method_member_list, Etcdserverpb__MemberListRequest)
+#undef CL_TYPED_START
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Blocking use */
+
+/* A client on a private loop, for programs without a loop of their own (cairnctl). Not for use
+ * from inside a libuv callback. */
+struct cl_sync;
+
+/* Makes a blocking client with options o (see cl_client_new). Returns 0 and *out, or an error. */
+int cl_sync_new(const struct cl_options *o, struct cl_sync **out);
+
+/* Closes the client and its loop and frees it. */
+void cl_sync_free(struct cl_sync *s);
+
+/* Runs one call to completion: starts it (call->cb is ignored and may be NULL; timeout_ms is
+ * honoured) and runs the private loop until it finishes. Returns call->code (GRPC_OK or the
+ * failure's status), with the results in call as for cl_call_start(); cl_call_reset() it after.
+ * A start error (bad request type, out of memory) is returned as GRPC_INTERNAL with a message. */
+int cl_sync_call(struct cl_sync *s, struct cl_call *call, const struct cl_method *m,
+                 const ProtobufCMessage *req);
+
+/* The client inside s (for cl_client_endpoints()). */
+struct cl_client *cl_sync_client(struct cl_sync *s);
+
+#endif
