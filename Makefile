@@ -142,10 +142,10 @@ $(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(UNIT_HELPERS) $(CLIENT_LIB) $(API_L
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $< $(UNIT_HELPERS) $(CLIENT_LIB) $(SERVER_LIBS) -lcmocka -o $@
 
-$(B)/tests/tools/%: $(B)/obj/tests/tools/%.o $(API_LIB) $(RAFT_LIB) $(PROTO_LIB) $(STORE_LIB) \
-		$(COMMON_LIB)
+$(B)/tests/tools/%: $(B)/obj/tests/tools/%.o $(CLIENT_LIB) $(API_LIB) $(RAFT_LIB) $(PROTO_LIB) \
+		$(STORE_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $< $(SERVER_LIBS) -o $@
+	$(CC) $(LDFLAGS) $< $(CLIENT_LIB) $(SERVER_LIBS) -o $@
 
 $(B)/tests/fuzz/replay_%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/replay.o $(API_LIB) \
 		$(RAFT_LIB) $(PROTO_LIB) $(STORE_LIB) $(COMMON_LIB)
