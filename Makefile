@@ -147,10 +147,10 @@ $(B)/tests/tools/%: $(B)/obj/tests/tools/%.o $(CLIENT_LIB) $(API_LIB) $(RAFT_LIB
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $< $(CLIENT_LIB) $(SERVER_LIBS) -o $@
 
-$(B)/tests/fuzz/replay_%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/replay.o $(API_LIB) \
-		$(RAFT_LIB) $(PROTO_LIB) $(STORE_LIB) $(COMMON_LIB)
+$(B)/tests/fuzz/replay_%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/replay.o $(CLIENT_LIB) \
+		$(API_LIB) $(RAFT_LIB) $(PROTO_LIB) $(STORE_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $(filter %.o,$^) $(SERVER_LIBS) -o $@
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(CLIENT_LIB) $(SERVER_LIBS) -o $@
 
 # libFuzzer builds (clang, ASan + UBSan) of the same sources, in build/fuzz/ whatever SANITIZE is.
 FZ := build/fuzz

@@ -36,6 +36,7 @@ struct cl_conn {
     bool resolving;              /* gai is in flight */
     bool writing;                /* wreq is in flight */
     bool dirty;                  /* on the client's dirty list */
+    bool mem;                    /* no socket: input by cl_conn_feed_mem(), output discarded */
     uv_tcp_t tcp;                /* the socket */
     uv_connect_t creq;           /* connect request */
     uv_getaddrinfo_t gai;        /* name lookup */
@@ -160,11 +161,13 @@ static void on_tcp_closed(uv_handle_t *h)
     maybe_free(conn);
 }
 
-/* Releases the session and the socket; the memory goes once libuv is done with it. */
+/* Releases the session and the socket; the memory goes once libuv is done with it. Calls still
+ * on the connection (the session ended under them) come back as failed attempts first. */
 static void conn_close(struct cl_conn *conn)
 {
     conn->state = CONN_CLOSED;
     leave_slot(conn);
+    fail_calls(conn, GRPC_UNAVAILABLE, "transport is closing");
     if (conn->ng) {
         nghttp2_session_del(conn->ng); /* calls no callback */
         conn->ng = NULL;
@@ -241,6 +244,10 @@ void cl_conn_flush(struct cl_conn *conn)
             else
                 maybe_retire(conn);
             return;
+        }
+        if (conn->mem) {
+            conn->wlen = 0; /* nobody reads it */
+            continue;
         }
         uv_buf_t b = uv_buf_init((char *)conn->wbuf, (unsigned)conn->wlen);
         int r = uv_try_write((uv_stream_t *)&conn->tcp, &b, 1);
@@ -336,7 +343,7 @@ static void submit_stream(struct cl_conn *conn, struct cl_call *call)
         leave_slot(conn);
         call->conn_ = NULL;
         cl_call_attempt_failed(call, GRPC_UNAVAILABLE, nghttp2_strerror(id), true);
-        maybe_retire(conn);
+        mark_dirty(conn); /* the flush retires it when it is done */
         return;
     }
     call->conn_ = conn;
@@ -569,7 +576,7 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
     } else {
         cl_call_finish(call, GRPC_INTERNAL, "server closed the stream without sending trailers");
     }
-    maybe_retire(conn);
+    mark_dirty(conn); /* inside nghttp2: the flush retires it if it is done */
     return 0;
 }
 
@@ -611,6 +618,8 @@ static nghttp2_session_callbacks *callbacks(void)
 /* ---------------------------------------------------------------------------------------------- */
 /* Input */
 
+static void recv_bytes(struct cl_conn *conn, const uint8_t *data, size_t len);
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
@@ -629,7 +638,21 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
-    ssize_t r = nghttp2_session_mem_recv(conn->ng, (const uint8_t *)buf->base, (size_t)nread);
+    recv_bytes(conn, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+int cl_conn_feed_mem(struct cl_conn *conn, const uint8_t *data, size_t len)
+{
+    if (conn->state != CONN_READY)
+        return CAIRN_E_INVALID_ARGUMENT;
+    recv_bytes(conn, data, len);
+    return 0;
+}
+
+/* Hands bytes from the server to nghttp2; a protocol error fails the connection. */
+static void recv_bytes(struct cl_conn *conn, const uint8_t *data, size_t len)
+{
+    ssize_t r = nghttp2_session_mem_recv(conn->ng, data, len);
     if (conn->state != CONN_READY)
         return;
     if (r < 0) {
@@ -677,6 +700,8 @@ static int start_session(struct cl_conn *conn)
     return r;
 }
 
+static void become_ready(struct cl_conn *conn);
+
 static void on_connect(uv_connect_t *req, int status)
 {
     struct cl_conn *conn = req->data;
@@ -697,6 +722,12 @@ static void on_connect(uv_connect_t *req, int status)
         dial_failed(conn, "read", r);
         return;
     }
+    become_ready(conn);
+}
+
+/* The session is up: submit the calls that waited. */
+static void become_ready(struct cl_conn *conn)
+{
     conn->state = CONN_READY;
     conn->ep->failures = 0;
     conn->ep->down_until = 0;
@@ -784,6 +815,30 @@ struct cl_conn *cl_conn_open(struct cl_client *c, struct cl_endpoint *ep, unsign
         return conn;
     }
     conn->resolving = true;
+    return conn;
+}
+
+struct cl_conn *cl_conn_open_mem(struct cl_client *c, struct cl_endpoint *ep, unsigned slot)
+{
+    struct cl_conn *conn = calloc(1, sizeof *conn);
+    if (!conn)
+        return NULL;
+    conn->client = c;
+    conn->ep = ep;
+    conn->slot = slot;
+    conn->mem = true;
+    conn->next = c->conns;
+    if (c->conns)
+        c->conns->prev = conn;
+    c->conns = conn;
+    c->handles_open++;
+    ep->slots[slot] = conn;
+    if (start_session(conn)) {
+        conn->state = CONN_CLOSED;
+        conn_close(conn);
+        return NULL;
+    }
+    become_ready(conn);
     return conn;
 }
 

@@ -90,6 +90,15 @@ struct cl_conn;
  * memory). */
 struct cl_conn *cl_conn_open(struct cl_client *c, struct cl_endpoint *ep, unsigned slot);
 
+/* A connection without a socket, ready at once, for the fuzz target and tests: the server's
+ * bytes go in through cl_conn_feed_mem(), what the client writes is discarded. It occupies ep's
+ * slot as a connected one would. Returns it or NULL (out of memory). */
+struct cl_conn *cl_conn_open_mem(struct cl_client *c, struct cl_endpoint *ep, unsigned slot);
+
+/* Feeds bytes as if read from the socket of a memory connection. Returns 0, or
+ * CAIRN_E_INVALID_ARGUMENT once it is closed. */
+int cl_conn_feed_mem(struct cl_conn *conn, const uint8_t *data, size_t len);
+
 /* Whether the connection can take a new call now or once connected (not failed, not draining). */
 bool cl_conn_usable(const struct cl_conn *conn);
 
