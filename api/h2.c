@@ -252,6 +252,12 @@ static int session_new(struct h2_conn *c, const struct h2_options *o)
     nghttp2_option_set_stream_reset_rate_limit(opt, 100000, 10000);
     /* closed streams kept for priority bookkeeping would cost memory per finished call */
     nghttp2_option_set_no_closed_streams(opt, 1);
+    /* No HTTP messaging checks by nghttp2: grpc-go clients given an endpoint as a URL send it whole
+     * as :authority ("http://127.0.0.1:2379"), which RFC 3986 forbids there and nghttp2 would
+     * answer with RST_STREAM, but grpc-go's server (so etcd) accepts. What gRPC needs of a request
+     * (:method POST, :path, content-type, grpc-timeout) api/grpc.c checks itself; the framing
+     * (HPACK, flow control, stream states) stays nghttp2's. */
+    nghttp2_option_set_no_http_messaging(opt, 1);
     rv = nghttp2_session_server_new2(&c->session, cbs, c, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);
