@@ -585,7 +585,10 @@ class H2Conn:
             left = end - time.monotonic()
             if left <= 0:
                 break
-            self.pump(min(left, 0.2))
+            try:
+                self.pump(min(left, 0.2))
+            except ConnectionClosed:
+                break  # answering a frame found the peer gone: closed is what we wait for
         return pred()
 
     def wait_stream(self, st, timeout=10):
