@@ -102,7 +102,7 @@ static void test_batch_of_one_turn(void **state)
     struct t *t = *state;
     struct req r[3];
     for (int i = 0; i < 3; i++) {
-        char k[8];
+        char k[16];
         snprintf(k, sizeof k, "k%d", i);
         req_init(&r[i], k);
         propose(&r[i]);
