@@ -48,9 +48,7 @@ CLIENT_LIBS := $(CLIENT_LIB) $(PROTO_LIB) $(COMMON_LIB) -luv -lnghttp2 -lprotobu
 CAIRND := $(B)/cairnd
 CAIRNCTL := $(B)/cairnctl
 CAIRN_BENCH := $(B)/cairn-bench
-# the client tools, each once its main() exists
-CLIENT_TOOLS := $(if $(wildcard cmd/cairnctl/*.c),$(CAIRNCTL)) \
-	$(if $(wildcard cmd/cairn-bench/*.c),$(CAIRN_BENCH))
+CLIENT_TOOLS := $(CAIRNCTL) $(CAIRN_BENCH)
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))

@@ -657,16 +657,6 @@ static void on_deadline(uv_timer_t *t)
 /* ---------------------------------------------------------------------------------------------- */
 /* Requests */
 
-/* grpc-go's rule: "application/grpc" alone or followed by '+' or ';'. */
-static bool grpc_content_type(const char *ct)
-{
-    static const char base[] = "application/grpc";
-    size_t n = sizeof base - 1;
-    if (!ct || strncasecmp(ct, base, n) != 0)
-        return false;
-    return ct[n] == '\0' || ct[n] == '+' || ct[n] == ';';
-}
-
 /* Unknown path: grpc-go's wording (server.go handleStream). */
 static void answer_unknown(struct grpc_server *srv, struct h2_conn *c, int32_t id, const char *path)
 {
@@ -704,7 +694,7 @@ static void on_request(struct h2_conn *c, int32_t id, struct h2_headers *hs)
                  "http2Server.operateHeaders parsed a :method field: %.100s which should be POST",
                  method ? method : "");
         early_answer(c, id, 405, GRPC_INTERNAL, msg);
-    } else if (!grpc_content_type(ct)) {
+    } else if (!ct || !grpc_content_type_ok(ct, strlen(ct))) {
         snprintf(msg, sizeof msg, "invalid gRPC request content-type \"%.100s\"", ct ? ct : "");
         early_answer(c, id, 415, GRPC_INVALID_ARGUMENT, msg);
     } else if (timeout && grpc_timeout_parse(timeout, &ms) != 0) {

@@ -53,7 +53,7 @@ struct cl_conn {
     struct cl_conn *dirty_next;  /* client->dirty */
 };
 
-static void conn_close(struct cl_conn *conn);
+static void conn_close(struct cl_conn *conn, int code, const char *message);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Bookkeeping */
@@ -148,10 +148,7 @@ void cl_conn_fail(struct cl_conn *conn, int code, const char *message)
         uint64_t delay = 50u << (ep->failures < 5 ? ep->failures : 5); /* up to 1.6 s */
         ep->down_until = uv_now(conn->client->loop) + delay;
     }
-    leave_slot(conn);
-    conn->state = CONN_CLOSED;
-    fail_calls(conn, code, message);
-    conn_close(conn);
+    conn_close(conn, code, message);
 }
 
 static void on_tcp_closed(uv_handle_t *h)
@@ -162,12 +159,12 @@ static void on_tcp_closed(uv_handle_t *h)
 }
 
 /* Releases the session and the socket; the memory goes once libuv is done with it. Calls still
- * on the connection (the session ended under them) come back as failed attempts first. */
-static void conn_close(struct cl_conn *conn)
+ * on the connection come back first as attempts failed with code and message. */
+static void conn_close(struct cl_conn *conn, int code, const char *message)
 {
     conn->state = CONN_CLOSED;
     leave_slot(conn);
-    fail_calls(conn, GRPC_UNAVAILABLE, "transport is closing");
+    fail_calls(conn, code, message);
     if (conn->ng) {
         nghttp2_session_del(conn->ng); /* calls no callback */
         conn->ng = NULL;
@@ -184,7 +181,7 @@ static void maybe_retire(struct cl_conn *conn)
 {
     if (conn->draining && conn->streams == 0 && !conn->wait_head && !conn->writing &&
         conn->state == CONN_READY)
-        conn_close(conn);
+        conn_close(conn, GRPC_UNAVAILABLE, "transport is closing");
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -240,7 +237,7 @@ void cl_conn_flush(struct cl_conn *conn)
         }
         if (conn->wlen == 0) {
             if (!nghttp2_session_want_read(conn->ng) && !nghttp2_session_want_write(conn->ng))
-                conn_close(conn); /* both sides are done (GOAWAY) */
+                conn_close(conn, GRPC_UNAVAILABLE, "transport is closing"); /* GOAWAY done */
             else
                 maybe_retire(conn);
             return;
@@ -423,9 +420,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
             v = v * 10 + (value[i] >= '0' && value[i] <= '9' ? value[i] - '0' : 0);
         call->http_status_ = v;
     } else if (IS("content-type")) {
-        /* "application/grpc" alone or followed by '+' or ';' */
-        call->headers_ok_ = valuelen >= 16 && memcmp(value, "application/grpc", 16) == 0 &&
-                            (valuelen == 16 || value[16] == '+' || value[16] == ';');
+        call->headers_ok_ = grpc_content_type_ok((const char *)value, valuelen);
     } else if (IS("grpc-status")) {
         int v = 0;
         bool ok = valuelen > 0 && valuelen < 6;
@@ -781,7 +776,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     uv_freeaddrinfo(res);
 }
 
-struct cl_conn *cl_conn_open(struct cl_client *c, struct cl_endpoint *ep, unsigned slot)
+/* A new connection of c to ep, in ep's slot and the client's list (state CONN_RESOLVING). */
+static struct cl_conn *conn_new(struct cl_client *c, struct cl_endpoint *ep, unsigned slot)
 {
     struct cl_conn *conn = calloc(1, sizeof *conn);
     if (!conn)
@@ -790,13 +786,21 @@ struct cl_conn *cl_conn_open(struct cl_client *c, struct cl_endpoint *ep, unsign
     conn->ep = ep;
     conn->slot = slot;
     conn->state = CONN_RESOLVING;
-    conn->dial_deadline = uv_now(c->loop) + c->opts.dial_timeout_ms;
     conn->next = c->conns;
     if (c->conns)
         c->conns->prev = conn;
     c->conns = conn;
     c->handles_open++;
     ep->slots[slot] = conn;
+    return conn;
+}
+
+struct cl_conn *cl_conn_open(struct cl_client *c, struct cl_endpoint *ep, unsigned slot)
+{
+    struct cl_conn *conn = conn_new(c, ep, slot);
+    if (!conn)
+        return NULL;
+    conn->dial_deadline = uv_now(c->loop) + c->opts.dial_timeout_ms;
     cl_client_wake_at(c, conn->dial_deadline);
 
     struct sockaddr_storage ss;
@@ -820,22 +824,12 @@ struct cl_conn *cl_conn_open(struct cl_client *c, struct cl_endpoint *ep, unsign
 
 struct cl_conn *cl_conn_open_mem(struct cl_client *c, struct cl_endpoint *ep, unsigned slot)
 {
-    struct cl_conn *conn = calloc(1, sizeof *conn);
+    struct cl_conn *conn = conn_new(c, ep, slot);
     if (!conn)
         return NULL;
-    conn->client = c;
-    conn->ep = ep;
-    conn->slot = slot;
     conn->mem = true;
-    conn->next = c->conns;
-    if (c->conns)
-        c->conns->prev = conn;
-    c->conns = conn;
-    c->handles_open++;
-    ep->slots[slot] = conn;
     if (start_session(conn)) {
-        conn->state = CONN_CLOSED;
-        conn_close(conn);
+        conn_close(conn, GRPC_INTERNAL, "cairn: out of memory");
         return NULL;
     }
     become_ready(conn);

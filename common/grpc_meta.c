@@ -1,10 +1,10 @@
 /* common/grpc_meta.c — grpc-timeout, grpc-message and status names (see grpc_meta.h). */
 #include "common/grpc_meta.h"
 
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const char *grpc_code_name(int code)
 {
@@ -18,6 +18,12 @@ const char *grpc_code_name(int code)
         return names[code];
     snprintf(other, sizeof other, "Code(%d)", code);
     return other;
+}
+
+bool grpc_content_type_ok(const char *v, size_t len)
+{
+    return len >= 16 && strncasecmp(v, "application/grpc", 16) == 0 &&
+           (len == 16 || v[16] == '+' || v[16] == ';');
 }
 
 int grpc_timeout_parse(const char *s, uint64_t *ms)

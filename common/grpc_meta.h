@@ -7,6 +7,7 @@
 #ifndef CAIRN_COMMON_GRPC_META_H
 #define CAIRN_COMMON_GRPC_META_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,10 @@ enum grpc_code {
 /* The code's name as grpc-go prints it ("Unavailable", "DeadlineExceeded"), or "Code(N)" for a
  * code outside the table (written into a static buffer: not reentrant for those). */
 const char *grpc_code_name(int code);
+
+/* Whether a content-type value of len bytes is gRPC's: "application/grpc" (any case) alone or
+ * followed by '+' or ';' (grpc-go's rule). */
+bool grpc_content_type_ok(const char *v, size_t len);
 
 /* Parses a grpc-timeout value. Returns 0 and the timeout in milliseconds, rounded up, or -1 when
  * s is malformed. */

@@ -217,65 +217,74 @@ static int run_health(struct ctl *ctl)
 /* ---------------------------------------------------------------------------------------------- */
 /* status and hashkv: one endpoint after the other */
 
-/* Runs method m with req on endpoint ep alone. Returns call->code. */
+/* Runs method m with req on endpoint ep alone (etcdctl dials each endpoint by itself). Returns
+ * call->code; the response, if any, is the call's. */
 static int ask_one(const struct ctl *ctl, const char *ep, struct cl_call *call,
-                   const struct cl_method *m, const ProtobufCMessage *req, struct cl_sync **s)
+                   const struct cl_method *m, const ProtobufCMessage *req)
 {
     struct cl_options o;
     const char *one[1] = {ep};
     ctl_client_options(ctl, one, 1, &o);
-    if (cl_sync_new(&o, s) != 0) {
-        *s = NULL;
+    struct cl_sync *s;
+    if (cl_sync_new(&o, &s) != 0) {
         call->code = GRPC_INVALID_ARGUMENT;
         free(call->message);
         call->message = strdup("invalid endpoint (expected host:port or http://host:port)");
         return call->code;
     }
-    return ctl_call(ctl, *s, call, m, req);
+    int code = ctl_call(ctl, s, call, m, req);
+    cl_sync_free(s);
+    return code;
+}
+
+/* Runs m with req on every endpoint of eps in turn, into calls[i] (eps->n of them). A failure is
+ * printed as etcdctl prints it, "Failed to get the <what> of endpoint <ep> (<error>)". Returns the
+ * last failure's text (malloc'd, the caller frees it), or NULL when every call succeeded. */
+static char *ask_each(const struct ctl *ctl, const struct ep_list *eps, const struct cl_method *m,
+                      const ProtobufCMessage *req, const char *what, struct cl_call *calls)
+{
+    char *last_err = NULL;
+    for (size_t i = 0; i < eps->n; i++) {
+        if (ask_one(ctl, eps->v[i], &calls[i], m, req) == GRPC_OK)
+            continue;
+        free(last_err);
+        last_err = ctl_call_error(&calls[i]);
+        fflush(stdout);
+        fprintf(stderr, "Failed to get the %s of endpoint %s (%s)\n", what, eps->v[i], last_err);
+    }
+    return last_err;
+}
+
+static void reset_calls(struct cl_call *calls, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cl_call_reset(&calls[i]);
+    free(calls);
 }
 
 static int run_status(struct ctl *ctl)
 {
     struct ep_list eps;
     int code = endpoints_to_ask(ctl, &eps);
-    if (code) {
-        ep_list_free(&eps);
-        return code;
+    struct cl_call *calls = code ? NULL : calloc(eps.n ? eps.n : 1, sizeof *calls);
+    struct ctl_ep_status *list = code ? NULL : calloc(eps.n ? eps.n : 1, sizeof *list);
+    if (!code && (!calls || !list))
+        code = ctl_fail(CTL_EXIT_ERROR, "out of memory");
+    if (!code) {
+        Etcdserverpb__StatusRequest req = ETCDSERVERPB__STATUS_REQUEST__INIT;
+        char *err = ask_each(ctl, &eps, &cl_method_status, &req.base, "status", calls);
+        size_t n = 0;
+        for (size_t i = 0; i < eps.n; i++)
+            if (calls[i].code == GRPC_OK)
+                list[n++] = (struct ctl_ep_status){
+                    eps.v[i], (const Etcdserverpb__StatusResponse *)calls[i].response};
+        code = CTL_PRINT(ctl, ep_status, list, n);
+        if (code == 0 && err)
+            code = CTL_EXIT_ERROR; /* etcdctl: the failures above, then exit 1 */
+        free(err);
     }
-    struct cl_call *calls = calloc(eps.n ? eps.n : 1, sizeof *calls);
-    struct cl_sync **syncs = calloc(eps.n ? eps.n : 1, sizeof *syncs);
-    struct ctl_ep_status *list = calloc(eps.n ? eps.n : 1, sizeof *list);
-    if (!calls || !syncs || !list) {
-        free(calls);
-        free(syncs);
-        free(list);
-        ep_list_free(&eps);
-        return ctl_fail(CTL_EXIT_ERROR, "out of memory");
-    }
-    size_t n = 0;
-    bool failed = false;
-    Etcdserverpb__StatusRequest req = ETCDSERVERPB__STATUS_REQUEST__INIT;
-    for (size_t i = 0; i < eps.n; i++) {
-        if (ask_one(ctl, eps.v[i], &calls[i], &cl_method_status, &req.base, &syncs[i]) != GRPC_OK) {
-            char *text = ctl_call_error(&calls[i]);
-            fflush(stdout);
-            fprintf(stderr, "Failed to get the status of endpoint %s (%s)\n", eps.v[i], text);
-            free(text);
-            failed = true;
-            continue;
-        }
-        list[n].ep = eps.v[i];
-        list[n++].resp = (const Etcdserverpb__StatusResponse *)calls[i].response;
-    }
-    code = CTL_PRINT(ctl, ep_status, list, n);
-    if (code == 0 && failed)
-        code = CTL_EXIT_ERROR;
-    for (size_t i = 0; i < eps.n; i++) {
-        cl_call_reset(&calls[i]);
-        cl_sync_free(syncs[i]);
-    }
-    free(calls);
-    free(syncs);
+    if (calls)
+        reset_calls(calls, eps.n);
     free(list);
     ep_list_free(&eps);
     return code;
@@ -285,46 +294,26 @@ static int run_hashkv(struct ctl *ctl)
 {
     struct ep_list eps;
     int code = endpoints_to_ask(ctl, &eps);
-    if (code) {
-        ep_list_free(&eps);
-        return code;
+    struct cl_call *calls = code ? NULL : calloc(eps.n ? eps.n : 1, sizeof *calls);
+    struct ctl_ep_hash *list = code ? NULL : calloc(eps.n ? eps.n : 1, sizeof *list);
+    if (!code && (!calls || !list))
+        code = ctl_fail(CTL_EXIT_ERROR, "out of memory");
+    if (!code) {
+        Etcdserverpb__HashKVRequest req = ETCDSERVERPB__HASH_KVREQUEST__INIT;
+        req.revision = ctl_flag_int(&ctl->fs, "rev");
+        char *err = ask_each(ctl, &eps, &cl_method_hash_kv, &req.base, "hash", calls);
+        size_t n = 0;
+        for (size_t i = 0; i < eps.n; i++)
+            if (calls[i].code == GRPC_OK)
+                list[n++] = (struct ctl_ep_hash){
+                    eps.v[i], (const Etcdserverpb__HashKVResponse *)calls[i].response};
+        code = CTL_PRINT(ctl, ep_hashkv, list, n);
+        if (code == 0 && err)
+            code = ctl_fail(CTL_EXIT_ERROR, "%s", err); /* etcdctl: and "Error: <last>" */
+        free(err);
     }
-    struct cl_call *calls = calloc(eps.n ? eps.n : 1, sizeof *calls);
-    struct cl_sync **syncs = calloc(eps.n ? eps.n : 1, sizeof *syncs);
-    struct ctl_ep_hash *list = calloc(eps.n ? eps.n : 1, sizeof *list);
-    if (!calls || !syncs || !list) {
-        free(calls);
-        free(syncs);
-        free(list);
-        ep_list_free(&eps);
-        return ctl_fail(CTL_EXIT_ERROR, "out of memory");
-    }
-    size_t n = 0;
-    char *last_err = NULL;
-    Etcdserverpb__HashKVRequest req = ETCDSERVERPB__HASH_KVREQUEST__INIT;
-    req.revision = ctl_flag_int(&ctl->fs, "rev");
-    for (size_t i = 0; i < eps.n; i++) {
-        if (ask_one(ctl, eps.v[i], &calls[i], &cl_method_hash_kv, &req.base, &syncs[i]) !=
-            GRPC_OK) {
-            free(last_err);
-            last_err = ctl_call_error(&calls[i]);
-            fflush(stdout);
-            fprintf(stderr, "Failed to get the hash of endpoint %s (%s)\n", eps.v[i], last_err);
-            continue;
-        }
-        list[n].ep = eps.v[i];
-        list[n++].resp = (const Etcdserverpb__HashKVResponse *)calls[i].response;
-    }
-    code = CTL_PRINT(ctl, ep_hashkv, list, n);
-    if (code == 0 && last_err)
-        code = ctl_fail(CTL_EXIT_ERROR, "%s", last_err);
-    free(last_err);
-    for (size_t i = 0; i < eps.n; i++) {
-        cl_call_reset(&calls[i]);
-        cl_sync_free(syncs[i]);
-    }
-    free(calls);
-    free(syncs);
+    if (calls)
+        reset_calls(calls, eps.n);
     free(list);
     ep_list_free(&eps);
     return code;

@@ -78,6 +78,21 @@ static void test_message_codec(void **state)
     free(d);
 }
 
+static void test_content_type(void **state)
+{
+    (void)state;
+    const char *ok[] = {"application/grpc", "application/grpc+proto", "application/grpc;charset=x",
+                        "Application/GRPC"};
+    const char *bad[] = {"", "application/json", "application/grpcx", "application/grp",
+                         "text/plain+application/grpc"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        assert_true(grpc_content_type_ok(ok[i], strlen(ok[i])));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(grpc_content_type_ok(bad[i], strlen(bad[i])));
+    /* only len bytes count: a prefix of a longer buffer */
+    assert_true(grpc_content_type_ok("application/grpcXYZ", 16));
+}
+
 static void test_code_names(void **state)
 {
     (void)state;
@@ -93,9 +108,8 @@ static void test_code_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_timeout_parse),
-        cmocka_unit_test(test_timeout_format),
-        cmocka_unit_test(test_message_codec),
+        cmocka_unit_test(test_timeout_parse), cmocka_unit_test(test_timeout_format),
+        cmocka_unit_test(test_message_codec), cmocka_unit_test(test_content_type),
         cmocka_unit_test(test_code_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
