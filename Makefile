@@ -17,8 +17,12 @@ SANFLAGS :=
 OPT := -O2
 endif
 
-CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -I. -I$(B)/gen -MMD -MP $(SANFLAGS) \
-	$(EXTRA_CFLAGS)
+# libraft: the system's when it is new enough, else the static build in build/deps (scripts/deps.sh)
+RAFT_CFLAGS := $(shell bash scripts/deps.sh --raft-cflags)
+RAFT_LIBS := $(shell bash scripts/deps.sh --raft-libs)
+
+CFLAGS := -std=c11 $(OPT) -g -Wall -Wextra -D_GNU_SOURCE -I. -I$(B)/gen $(RAFT_CFLAGS) -MMD -MP \
+	$(SANFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(SANFLAGS)
 
 # Modules: a folder is a layer. Each becomes a static library.
@@ -42,8 +46,8 @@ RAFT_LIB := $(B)/lib/libcairn_raft.a
 API_LIB := $(B)/lib/libcairn_api.a
 CLIENT_LIB := $(B)/lib/libcairn_client.a
 STORE_LIBS := $(STORE_LIB) $(COMMON_LIB) -llmdb
-SERVER_LIBS := $(API_LIB) $(RAFT_LIB) $(PROTO_LIB) $(STORE_LIB) $(COMMON_LIB) -llmdb -luv -lnghttp2 \
-	-lprotobuf-c -lmd
+SERVER_LIBS := $(API_LIB) $(RAFT_LIB) $(PROTO_LIB) $(STORE_LIB) $(COMMON_LIB) $(RAFT_LIBS) -llmdb \
+	-luv -lnghttp2 -lprotobuf-c -lmd
 CLIENT_LIBS := $(CLIENT_LIB) $(PROTO_LIB) $(COMMON_LIB) -luv -lnghttp2 -lprotobuf-c
 CAIRND := $(B)/cairnd
 CAIRNCTL := $(B)/cairnctl
@@ -152,7 +156,7 @@ $(B)/tests/fuzz/replay_%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/repla
 
 # libFuzzer builds (clang, ASan + UBSan) of the same sources, in build/fuzz/ whatever SANITIZE is.
 FZ := build/fuzz
-FUZZ_CFLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -I. -I$(B)/gen -MMD -MP \
+FUZZ_CFLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -I. -I$(B)/gen $(RAFT_CFLAGS) -MMD -MP \
 	-fsanitize=fuzzer-no-link,address,undefined
 FUZZ_LIB := $(FZ)/libcairn_fuzz.a
 FUZZ_BIN := $(patsubst tests/fuzz/fuzz_%.c,$(FZ)/fuzz_%,$(FUZZ_SRC))
@@ -171,8 +175,8 @@ $(FUZZ_LIB): $(call fuzz_obj,$(CLIENT_SRC) $(API_SRC) $(RAFT_SRC) $(STORE_SRC) $
 	@rm -f $@ && ar rcs $@ $^
 
 $(FZ)/fuzz_%: $(FZ)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
-	clang -fsanitize=fuzzer,address,undefined $< $(FUZZ_LIB) -llmdb -luv -lnghttp2 -lprotobuf-c \
-		-lmd -o $@
+	clang -fsanitize=fuzzer,address,undefined $< $(FUZZ_LIB) $(RAFT_LIBS) -llmdb -luv -lnghttp2 \
+		-lprotobuf-c -lmd -o $@
 
 # make fuzz: each target for FUZZ_SECONDS, growing build/fuzz/corpus-<name> from the seeds
 fuzz: $(FUZZ_BIN) | deps

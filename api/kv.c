@@ -139,7 +139,7 @@ static void on_range(struct grpc_call *call, const uint8_t *msg, size_t len, voi
     struct store_range_res res;
     conv_range_req(r, &req);
     store_tx *tx;
-    int err = store_tx_begin_read(c->srv->st, &tx);
+    int err = store_tx_begin_view(c->srv->st, &tx);
     if (err) {
         api_reply_err(c, err);
         return;
@@ -191,7 +191,7 @@ static void on_txn(struct grpc_call *call, const uint8_t *msg, size_t len, void 
     /* etcd answers a txn without puts or deletes from its read view, without the log */
     store_tx *tx;
     struct store_txn_res res;
-    if ((err = store_tx_begin_read(c->srv->st, &tx))) {
+    if ((err = store_tx_begin_view(c->srv->st, &tx))) {
         api_reply_err(c, err);
         return;
     }

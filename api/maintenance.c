@@ -31,7 +31,7 @@ static void on_status(struct grpc_call *call, const uint8_t *msg, size_t len, vo
     struct api_server *s = c->srv;
     store_tx *tx;
     struct store_size size;
-    int err = store_tx_begin_read(s->st, &tx);
+    int err = store_tx_begin_view(s->st, &tx);
     if (err) {
         api_reply_err(c, err);
         return;
@@ -57,9 +57,9 @@ static void on_status(struct grpc_call *call, const uint8_t *msg, size_t len, vo
     r.version = API_ETCD_VERSION;
     r.dbsize = (int64_t)size.file_bytes;
     r.dbsizeinuse = (int64_t)size.in_use_bytes;
-    r.leader = s->cfg.self.id; /* a single member leads itself */
-    r.raftindex = s->prop->applied_index(s->prop);
-    r.raftappliedindex = r.raftindex;
+    r.leader = s->prop->leader(s->prop);
+    r.raftindex = s->prop->committed_index(s->prop);
+    r.raftappliedindex = s->prop->applied_index(s->prop);
     r.raftterm = s->prop->term(s->prop);
     if (n_alarms && !(r.errors = arena_alloc(&c->arena, n_alarms * sizeof *r.errors))) {
         api_reply_err(c, CAIRN_E_NOMEM);
@@ -80,7 +80,7 @@ static int hash_at(struct api_server *s, int64_t rev, uint32_t *hash, int64_t *c
                    int64_t *current)
 {
     store_tx *tx;
-    int err = store_tx_begin_read(s->st, &tx);
+    int err = store_tx_begin_view(s->st, &tx);
     if (err)
         return err;
     err = store_hash_kv(tx, rev, hash, compact);
@@ -205,7 +205,7 @@ static bool nospace_raised(struct api_server *s)
     struct store_alarm *list;
     size_t n = 0;
     bool found = false;
-    if (store_tx_begin_read(s->st, &tx))
+    if (store_tx_begin_view(s->st, &tx))
         return false;
     if (store_alarm_list(tx, STORE_ALARM_NOSPACE, &a, &list, &n) == 0)
         for (size_t i = 0; i < n; i++)

@@ -97,7 +97,7 @@ void api_fill_header(struct api_server *s, Etcdserverpb__ResponseHeader *h)
 int64_t api_current_rev(struct api_server *s)
 {
     store_tx *tx;
-    if (store_tx_begin_read(s->st, &tx))
+    if (store_tx_begin_view(s->st, &tx))
         return 0;
     int64_t rev = store_tx_rev(tx);
     store_tx_end(tx);

@@ -25,6 +25,11 @@
     X(LEASE_TTL_TOO_LARGE, 11, "etcdserver: too large lease TTL")                      \
     X(REQUEST_TOO_LARGE, 3, "etcdserver: request is too large")                        \
     X(CORRUPT_CLUSTER, 15, "etcdserver: corrupt cluster")                              \
+    X(NO_LEADER, 14, "etcdserver: no leader")                                          \
+    X(NOT_LEADER, 9, "etcdserver: not leader")                                         \
+    X(LEADER_CHANGED, 14, "etcdserver: leader changed")                                \
+    X(STOPPED, 14, "etcdserver: server stopped")                                       \
+    X(TIMEOUT, 14, "etcdserver: request timed out")                                    \
     /* cairn: LMDB keys are at most 511 bytes */                                       \
     X(KEY_TOO_LARGE, 3, "etcdserver: key is too large")                                \
     /* cairn: a value above the store's hard limit (far above --max-request-bytes) */  \

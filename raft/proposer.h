@@ -3,7 +3,7 @@
  * A proposal is a request struct (libuv style): the caller fills req, cb and data, keeps the struct
  * and the request alive until cb runs, and gets the result in the struct. The proposer replies only
  * once the request is applied and durable: on a quorum when replicated, on the local disk for a
- * single member. Implementations: raft/local.c (single member, no replication). */
+ * single member. Implementation: raft/node.c (libraft). */
 #ifndef CAIRN_RAFT_PROPOSER_H
 #define CAIRN_RAFT_PROPOSER_H
 
@@ -35,6 +35,10 @@ struct proposer {
     /* Raft term and index as the response header and Status report them. */
     uint64_t (*term)(struct proposer *self);
     uint64_t (*applied_index)(struct proposer *self);
+    /* The highest log index known committed (Status's raftIndex). */
+    uint64_t (*committed_index)(struct proposer *self);
+    /* The leader's member id, 0 while none is known. */
+    uint64_t (*leader)(struct proposer *self);
 };
 
 static inline int proposer_propose(struct proposer *pr, struct proposal *p)

@@ -444,11 +444,35 @@ int store_tx_begin_write(store *st, store_tx **out)
     return 0;
 }
 
+int store_tx_begin_view(store *st, store_tx **out)
+{
+    store_tx *w = st->wtx;
+    if (!w)
+        return store_tx_begin_read(st, out);
+    if (w->poison)
+        return w->poison;
+    store_tx *tx = malloc(sizeof *tx);
+    if (!tx)
+        return CAIRN_E_NOMEM;
+    *tx = *w; /* the state as applied so far, and the same LMDB transaction */
+    tx->write = false;
+    tx->view = true;
+    tx->changes = 0;
+    tx->pending_bytes = 0;
+    tx->meta_dirty = false;
+    *out = tx;
+    return 0;
+}
+
 void store_tx_end(store_tx *tx)
 {
     if (!tx)
         return;
     store *st = tx->st;
+    if (tx->view) {
+        free(tx); /* the LMDB transaction belongs to the write transaction */
+        return;
+    }
     if (tx->write) {
         mdb_txn_abort(tx->txn);
         st->wtx = NULL;
@@ -535,7 +559,7 @@ int store_tx_set_consistent_index(store_tx *tx, uint64_t index)
 
 int tx_out_bytes(const store_tx *tx, struct arena *a, store_bytes in, store_bytes *out)
 {
-    if (!tx->write || in.len == 0) {
+    if ((!tx->write && !tx->view) || in.len == 0) {
         *out = in;
         return 0;
     }
@@ -552,7 +576,9 @@ int tx_out_bytes(const store_tx *tx, struct arena *a, store_bytes in, store_byte
 
 bool store_quota_fits(store *st, uint64_t cost)
 {
-    return cost == 0 || committed_bytes(st) + cost < st->o.quota_bytes;
+    /* an open write transaction holds applied requests the committed size does not count yet */
+    uint64_t used = st->wtx ? st->wtx->base_bytes + st->wtx->pending_bytes : committed_bytes(st);
+    return cost == 0 || used + cost < st->o.quota_bytes;
 }
 
 int quota_charge(store_tx *tx, uint64_t cost)
@@ -592,7 +618,17 @@ int store_size(store_tx *tx, struct store_size *out)
     if (mdb_env_info(st->env, &info) || mdb_env_get_fd(st->env, &fd) || fstat(fd, &s))
         return CAIRN_E_IO;
     uint64_t nfree = 0;
-    int err = free_pages(tx, &nfree);
+    int err;
+    if (tx->write || tx->view) {
+        /* LMDB keeps its free list out of reach of write transactions: count the committed one */
+        store_tx *r;
+        if ((err = store_tx_begin_read(st, &r)))
+            return err;
+        err = free_pages(r, &nfree);
+        store_tx_end(r);
+    } else {
+        err = free_pages(tx, &nfree);
+    }
     if (err)
         return err;
     uint64_t used_pages = (uint64_t)info.me_last_pgno + 1;

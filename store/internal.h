@@ -36,6 +36,7 @@ struct store_tx {
     store *st;
     MDB_txn *txn;        /* LMDB transaction (a child during a writing Txn request) */
     bool write;          /* write transaction */
+    bool view;           /* a read view borrowing the open write transaction's LMDB txn */
     int poison;          /* storage error that doomed this write transaction, or 0 */
     int64_t rev;         /* current revision, including requests applied in this transaction */
     int64_t compact_rev; /* compacted revision, -1 if never */

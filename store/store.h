@@ -79,7 +79,16 @@ int store_tx_begin_read(store *st, store_tx **out);
  * thread that owns writes; only one write transaction exists at a time. */
 int store_tx_begin_write(store *st, store_tx **out);
 
-/* Ends a read transaction, or aborts a write transaction (discarding all its requests). */
+/* Begins a view for reads on the thread that owns writes. While a write transaction is open the
+ * view reads through it, so it sees the requests applied there but not committed yet (for owners
+ * whose own log is the durable record and who commit the store later); otherwise it is a read
+ * transaction. A view of a write transaction is valid only until that transaction applies,
+ * commits or ends: end it first, on the same thread. Its results are copied into the arena.
+ * store_tx_end() ends it. */
+int store_tx_begin_view(store *st, store_tx **out);
+
+/* Ends a read transaction or a view, or aborts a write transaction (discarding all its requests).
+ */
 void store_tx_end(store_tx *tx);
 
 /* Commits a write transaction and ends it, whatever the result. With durable, the commit is on disk
@@ -392,7 +401,8 @@ uint64_t store_put_cost(const struct store_put_req *r);
 uint64_t store_txn_cost(const struct store_txn_req *r);
 #define STORE_LEASE_COST 64
 
-/* Whether a request of that cost fits the quota as of the last commit, the check etcd's API makes
+/* Whether a request of that cost fits the quota as of the last commit and what the open write
+ * transaction has applied since: the check etcd's API makes
  * before proposing (a cost of 0 always fits). Needs no transaction. */
 bool store_quota_fits(store *st, uint64_t cost);
 

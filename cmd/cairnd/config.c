@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "raft/identity.h"
 
 enum kind { K_STRING, K_URLS, K_UINT, K_BOOL, K_LOG_LEVEL, K_DATA_DIR };
 
@@ -228,41 +229,107 @@ static const struct flag *find(const char *name, size_t len)
     return NULL;
 }
 
-/* A cluster of one: --initial-cluster must name this member, with its advertised peer URLs. */
-static int check_cluster(struct config *c, char *err, size_t n)
+/* The member of that name in c->members, added if new. */
+static struct config_member *member_named(struct config *c, const char *name, size_t len)
 {
-    if (!c->initial_cluster)
-        return 0;
-    size_t name_len = strlen(c->name);
-    const char *p = c->initial_cluster;
-    size_t found = 0;
-    while (*p) {
-        const char *eq = strchr(p, '=');
-        const char *comma = strchr(p, ',');
-        const char *end = comma ? comma : p + strlen(p);
-        if (!eq || eq > end)
-            return fail(err, n, "invalid --initial-cluster \"%s\": expected name=url,...",
-                        c->initial_cluster);
-        if ((size_t)(eq - p) != name_len || strncmp(p, c->name, name_len))
-            return fail(err, n,
-                        "--initial-cluster names member \"%.*s\": clusters of more than "
-                        "one member are not supported yet",
-                        (int)(eq - p), p);
-        bool advertised = false;
-        for (size_t i = 0; i < c->n_advertise_peer; i++)
-            if (strlen(c->advertise_peer[i]) == (size_t)(end - eq - 1) &&
-                !strncmp(c->advertise_peer[i], eq + 1, (size_t)(end - eq - 1)))
-                advertised = true;
-        if (!advertised)
-            return fail(err, n,
-                        "--initial-cluster has %.*s but missing from "
-                        "--initial-advertise-peer-urls",
-                        (int)(end - p), p);
-        found++;
-        p = comma ? comma + 1 : end;
+    for (size_t i = 0; i < c->n_members; i++)
+        if (strlen(c->members[i].name) == len && !strncmp(c->members[i].name, name, len))
+            return &c->members[i];
+    if (c->n_members == CONFIG_MAX_MEMBERS || len >= sizeof c->members[0].name)
+        return NULL;
+    struct config_member *m = &c->members[c->n_members++];
+    memset(m, 0, sizeof *m);
+    memcpy(m->name, name, len);
+    return m;
+}
+
+/* Whether two URL lists hold the same URLs (etcd compares them as sets). */
+static bool same_urls(const char *const *a, size_t na, const char *const *b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++) {
+        bool found = false;
+        for (size_t j = 0; j < nb && !found; j++)
+            found = !strcmp(a[i], b[j]);
+        if (!found)
+            return false;
     }
-    if (found == 0)
-        return fail(err, n, "--initial-cluster is empty");
+    return true;
+}
+
+/* --initial-cluster name=peerURL,...: a name may appear once per URL. Without the flag the cluster
+ * is this member alone, at its advertised peer URLs. This member must be in it with exactly its
+ * advertised peer URLs, as etcd requires. Fills c->members (with their IDs) and c->self. */
+static int parse_cluster(struct config *c, char *err, size_t n)
+{
+    c->n_members = 0;
+    if (!c->initial_cluster) {
+        struct config_member *m = member_named(c, c->name, strlen(c->name));
+        if (!m)
+            return fail(err, n, "--name is too long");
+        for (size_t i = 0; i < c->n_advertise_peer; i++)
+            m->peer_urls[m->n_peer_urls++] = c->advertise_peer[i];
+    } else {
+        char **owned = realloc(c->owned, (c->n_owned + 1) * sizeof *owned);
+        if (!owned)
+            return fail(err, n, "out of memory");
+        c->owned = owned;
+        char *copy = strdup(c->initial_cluster);
+        if (!copy)
+            return fail(err, n, "out of memory");
+        c->owned[c->n_owned++] = copy;
+        for (char *save, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            char *eq = strchr(tok, '=');
+            if (!eq || eq == tok || !eq[1])
+                return fail(err, n, "invalid --initial-cluster \"%s\": expected name=url,...",
+                            c->initial_cluster);
+            struct config_member *m = member_named(c, tok, (size_t)(eq - tok));
+            if (!m)
+                return fail(err, n,
+                            "--initial-cluster: too many members (at most %d) or a name "
+                            "too long",
+                            CONFIG_MAX_MEMBERS);
+            if (m->n_peer_urls == CONFIG_MAX_URLS)
+                return fail(err, n, "--initial-cluster: too many URLs for %s", m->name);
+            *eq = 0;
+            struct config_url u;
+            if (parse_url(eq + 1, &u, err, n))
+                return -1;
+            for (size_t i = 0; i < m->n_peer_urls; i++)
+                if (!strcmp(m->peer_urls[i], eq + 1))
+                    return fail(err, n, "--initial-cluster: %s appears twice for %s", eq + 1,
+                                m->name);
+            m->peer_urls[m->n_peer_urls++] = eq + 1;
+        }
+        if (c->n_members == 0)
+            return fail(err, n, "--initial-cluster is empty");
+    }
+    c->self = NULL;
+    for (size_t i = 0; i < c->n_members; i++) {
+        struct config_member *m = &c->members[i];
+        m->id = identity_member_id(m->peer_urls, m->n_peer_urls, c->initial_cluster_token);
+        for (size_t j = 0; j < i; j++)
+            if (c->members[j].id == m->id)
+                return fail(err, n, "--initial-cluster: members %s and %s have the same peer URLs",
+                            c->members[j].name, m->name);
+        if (!strcmp(m->name, c->name))
+            c->self = m;
+    }
+    if (!c->self)
+        return fail(err, n,
+                    "couldn't find local name \"%s\" in the initial cluster "
+                    "configuration",
+                    c->name);
+    if (!same_urls(c->self->peer_urls, c->self->n_peer_urls, c->advertise_peer,
+                   c->n_advertise_peer))
+        return fail(err, n,
+                    "--initial-cluster has %s=%s but missing from --initial-advertise-peer-urls",
+                    c->self->name, c->self->peer_urls[0]);
+    uint64_t ids[CONFIG_MAX_MEMBERS];
+    for (size_t i = 0; i < c->n_members; i++)
+        ids[i] = c->members[i].id;
+    c->cluster_id = identity_cluster_id(ids, c->n_members);
     return 0;
 }
 
@@ -330,5 +397,5 @@ int config_parse(struct config *c, int argc, char **argv, char *err, size_t n)
         return fail(err, n, "--max-request-bytes must be positive");
     if (c->max_txn_ops == 0)
         return fail(err, n, "--max-txn-ops must be positive");
-    return check_cluster(c, err, n);
+    return parse_cluster(c, err, n);
 }

@@ -7,7 +7,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_MAX_URLS 8
+#define CONFIG_MAX_URLS    8
+#define CONFIG_MAX_MEMBERS 16
+
+/* A member of the initial cluster. */
+struct config_member {
+    char name[128];
+    const char *peer_urls[CONFIG_MAX_URLS];
+    size_t n_peer_urls;
+    uint64_t id; /* etcd's member ID: from the peer URLs and the cluster token */
+};
 
 /* A parsed http://host:port URL. */
 struct config_url {
@@ -37,6 +46,10 @@ struct config {
     uint64_t heartbeat_interval_ms;
     uint64_t snapshot_count;
     int log_level;
+    struct config_member members[CONFIG_MAX_MEMBERS]; /* the initial cluster, parsed */
+    size_t n_members;
+    struct config_member *self; /* this member among them */
+    uint64_t cluster_id;        /* etcd's cluster ID: from the member IDs */
     bool help;
     bool version;
     char **owned; /* copies of URL lists the fields above point into */

@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "api/server.h"
 #include "cmd/cairnd/config.h"
 #include "common/log.h"
-#include "raft/identity.h"
-#include "raft/local.h"
+#include "raft/node.h"
 
 #define CAIRN_VERSION "0.1.0"
 
@@ -22,7 +22,7 @@ struct daemon {
     struct config cfg;
     uv_loop_t loop;
     store *st;
-    struct local_proposer prop;
+    struct node node;
     struct api_server api;
     uv_signal_t sigterm, sigint;
     bool stopping;
@@ -84,9 +84,9 @@ static void on_closed_signal(uv_handle_t *h)
     (void)h;
 }
 
-static void on_proposer_closed(struct local_proposer *lp)
+static void on_node_closed(struct node *n)
 {
-    struct daemon *d = (struct daemon *)((char *)lp - offsetof(struct daemon, prop));
+    struct daemon *d = (struct daemon *)((char *)n - offsetof(struct daemon, node));
     uv_close((uv_handle_t *)&d->sigterm, on_closed_signal);
     uv_close((uv_handle_t *)&d->sigint, on_closed_signal);
 }
@@ -94,7 +94,7 @@ static void on_proposer_closed(struct local_proposer *lp)
 static void on_api_stopped(void *arg)
 {
     struct daemon *d = arg;
-    local_proposer_close(&d->prop, on_proposer_closed);
+    node_close(&d->node, on_node_closed);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -107,19 +107,74 @@ static void on_signal(uv_signal_t *h, int signum)
     api_server_shutdown(&d->api, on_api_stopped, d);
 }
 
+/* host:port of an http:// URL, as libraft's TCP transport takes it. */
+static int url_address(const char *url, char *out, size_t n)
+{
+    const char *h = strncmp(url, "http://", 7) ? url : url + 7;
+    size_t len = strcspn(h, "/");
+    if (len == 0 || len >= n)
+        return -1;
+    memcpy(out, h, len);
+    out[len] = 0;
+    return 0;
+}
+
+static void on_fatal(struct node *n, const char *why)
+{
+    (void)n;
+    log_error("cairnd: %s; stopping this member", why);
+    _exit(1);
+}
+
+static int start_node(struct daemon *d)
+{
+    struct config *c = &d->cfg;
+    char raft_dir[4300], address[256], bind[256], why[1024];
+    snprintf(raft_dir, sizeof raft_dir, "%s/member/raft", c->data_dir);
+    struct node_options o;
+    node_options_default(&o);
+    o.id = c->self->id;
+    if (url_address(c->advertise_peer[0], address, sizeof address) ||
+        url_address(c->listen_peer[0], bind, sizeof bind)) {
+        log_error("cairnd: invalid peer URL");
+        return -1;
+    }
+    o.address = address;
+    o.bind_address = bind;
+    o.dir = raft_dir;
+    for (size_t i = 0; i < c->n_members; i++) {
+        o.peers[i].id = c->members[i].id;
+        if (url_address(c->members[i].peer_urls[0], o.peers[i].address,
+                        sizeof o.peers[i].address)) {
+            log_error("cairnd: invalid peer URL %s", c->members[i].peer_urls[0]);
+            return -1;
+        }
+    }
+    o.n_peers = c->n_members;
+    o.bootstrap = !strcmp(c->initial_cluster_state ? c->initial_cluster_state : "new", "new");
+    o.election_ms = (unsigned)c->election_timeout_ms;
+    o.heartbeat_ms = (unsigned)c->heartbeat_interval_ms;
+    if (c->snapshot_count)
+        o.snapshot_count = c->snapshot_count > 1u << 30 ? 1u << 30 : (unsigned)c->snapshot_count;
+    int err = node_start(&d->node, &d->loop, d->st, &o, why, sizeof why);
+    if (err) {
+        log_error("cairnd: %s", why);
+        return -1;
+    }
+    d->node.fatal = on_fatal;
+    return 0;
+}
+
 static int start(struct daemon *d)
 {
     struct config *c = &d->cfg;
-    uint64_t member_id =
-        identity_member_id(c->advertise_peer, c->n_advertise_peer, c->initial_cluster_token);
-    uint64_t cluster_id = identity_cluster_id(&member_id, 1);
+    uint64_t member_id = c->self->id;
+    uint64_t cluster_id = c->cluster_id;
     if (open_store(d))
         return -1;
-    int err = local_proposer_init(&d->prop, &d->loop, d->st);
-    if (err) {
-        log_error("cairnd: cannot start: %s", cairn_strerror(err));
+    if (start_node(d))
         return -1;
-    }
+    int err;
     struct api_config ac = {
         .cluster_id = cluster_id,
         .self = {member_id, c->name, c->advertise_peer, c->n_advertise_peer, c->advertise_client,
@@ -127,7 +182,7 @@ static int start(struct daemon *d)
         .max_request_bytes = (size_t)c->max_request_bytes,
         .max_txn_ops = (unsigned)c->max_txn_ops,
     };
-    if ((err = api_server_init(&d->api, &d->loop, d->st, &d->prop.base, &ac))) {
+    if ((err = api_server_init(&d->api, &d->loop, d->st, &d->node.base, &ac))) {
         log_error("cairnd: cannot start the gRPC server: %s", uv_strerror(err));
         return -1;
     }
@@ -157,9 +212,8 @@ static int run(struct daemon *d)
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&d->loop);
     if (start(d)) {
-        /* Nothing was acknowledged yet: close the store (consistent whatever state it is in) and
-         * leave the rest to the process's exit. */
-        store_close(d->st);
+        /* Nothing was acknowledged yet: the store and the log are consistent whatever state they
+         * are in; leave the rest to the process's exit. */
         return 1;
     }
     uv_run(&d->loop, UV_RUN_DEFAULT);

@@ -1,0 +1,681 @@
+/* raft/node.c — a member on libraft: batching proposals into entries, applying committed entries
+ * to the store, committing the store behind the log, snapshots. */
+#include "raft/node.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "common/log.h"
+
+/* One proposed entry: the proposals it carries, in order, waiting for the entry to be applied. */
+struct node_batch {
+    struct raft_apply req;   /* libraft's request; req.data is the node */
+    uint64_t seq;            /* cairn.Entry.batch */
+    struct proposal *first;  /* the proposals, linked by next */
+    size_t n;                /* how many */
+    bool applied;            /* the state machine applied the entry and answered them */
+    bool failed;             /* libraft gave up on it: answered with an error */
+    struct node_batch *next; /* inflight list */
+};
+
+static void on_idle(uv_idle_t *h);
+
+/* A log entry's payload: the length of the packed cairn.Entry (8 bytes, little endian), the
+ * entry, zeros up to a multiple of 8 bytes (libraft's rule for entry buffers). */
+#define ENTRY_HEADER 8
+
+static void put_le64(void *p, uint64_t v)
+{
+    uint8_t *b = p;
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const void *p)
+{
+    const uint8_t *b = p;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)b[i] << (8 * i);
+    return v;
+}
+
+static struct node *from_base(struct proposer *p)
+{
+    return (struct node *)p; /* base is the first member */
+}
+
+void node_options_default(struct node_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->election_ms = 1000;
+    o->heartbeat_ms = 100;
+    o->snapshot_count = 100000;
+    o->snapshot_trailing = 5000; /* etcd keeps 5000 entries for followers to catch up from */
+    o->commit_interval_ms = 100; /* etcd commits its backend every 100 ms ... */
+    o->commit_requests = 10000;  /* ... or after 10000 writes */
+    o->request_timeout_ms = 7000;
+}
+
+static void fatal(struct node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fatal(struct node *n, const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    if (n->fatal)
+        n->fatal(n, why);
+    log_error("raft: %s; stopping this member", why);
+    exit(1);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The store behind the log */
+
+/* Commits what is applied. Non-durable (one flush) is enough while the log holds the entries; a
+ * snapshot, after which libraft may delete them, and a shutdown commit durably. */
+static void store_commit(struct node *n, bool durable)
+{
+    uv_timer_stop(&n->commit_timer);
+    if (!n->wtx)
+        return;
+    store_tx *tx = n->wtx;
+    n->wtx = NULL;
+    n->uncommitted = 0;
+    int err = store_tx_commit(tx, durable);
+    if (err)
+        fatal(n, "cannot commit applied entries to the store: %s", cairn_strerror(err));
+}
+
+static void on_commit_timer(uv_timer_t *t)
+{
+    store_commit(t->data, false);
+}
+
+static store_tx *write_tx(struct node *n)
+{
+    if (!n->wtx) {
+        int err = store_tx_begin_write(n->st, &n->wtx);
+        if (err)
+            fatal(n, "cannot begin a store write transaction: %s", cairn_strerror(err));
+    }
+    return n->wtx;
+}
+
+/* After an entry or a compaction step: commit now if enough is pending, else within the interval.
+ */
+static void applied_some(struct node *n, unsigned requests)
+{
+    n->uncommitted += requests;
+    if (n->uncommitted >= n->o.commit_requests)
+        store_commit(n, false);
+    else if (!uv_is_active((uv_handle_t *)&n->commit_timer))
+        uv_timer_start(&n->commit_timer, on_commit_timer, n->o.commit_interval_ms, 0);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Answering proposals */
+
+static void fail_list(struct proposal *p, int err)
+{
+    while (p) {
+        struct proposal *next = p->next;
+        p->cb(p, err);
+        p = next;
+    }
+}
+
+static void inflight_remove(struct node *n, struct node_batch *b)
+{
+    struct node_batch **pp = &n->inflight, *prev = NULL;
+    while (*pp && *pp != b) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (!*pp)
+        return;
+    *pp = b->next;
+    if (n->inflight_tail == b)
+        n->inflight_tail = prev;
+    b->next = NULL;
+}
+
+/* The entry this member proposed with sequence seq, if it still waits. Entries are applied in the
+ * order they were proposed, so it is normally the oldest. */
+static struct node_batch *inflight_find(struct node *n, uint64_t seq)
+{
+    for (struct node_batch *b = n->inflight; b; b = b->next)
+        if (b->seq == seq)
+            return b;
+    return NULL;
+}
+
+/* Answers the proposals of an applied entry, except physical compactions, which wait for their
+ * history to be removed. */
+static void answer_batch(struct node *n, struct node_batch *b, uint64_t index)
+{
+    struct proposal *p = b->first;
+    b->first = NULL;
+    while (p) {
+        struct proposal *next = p->next;
+        p->index = index;
+        const Etcdserverpb__CompactionRequest *c =
+            p->req->request_case == CAIRN__INTERNAL_REQUEST__REQUEST_COMPACTION ? p->req->compaction
+                                                                                : NULL;
+        if (c && c->physical && !p->res.err) {
+            p->next = n->physical;
+            n->physical = p;
+        } else {
+            p->cb(p, 0);
+        }
+        p = next;
+    }
+}
+
+static int raft_err_to_cairn(int rv)
+{
+    switch (rv) {
+    case RAFT_NOTLEADER:
+        return CAIRN_E_NOT_LEADER;
+    case RAFT_LEADERSHIPLOST:
+        return CAIRN_E_LEADER_CHANGED;
+    case RAFT_SHUTDOWN:
+    case RAFT_CANCELED:
+        return CAIRN_E_STOPPED;
+    case RAFT_NOMEM:
+        return CAIRN_E_NOMEM;
+    case RAFT_NOSPACE:
+        return CAIRN_E_NO_DISK;
+    case RAFT_IOERR:
+        return CAIRN_E_IO;
+    case RAFT_TOOBIG:
+        return CAIRN_E_REQUEST_TOO_LARGE;
+    default:
+        return CAIRN_E_INTERNAL;
+    }
+}
+
+/* libraft is done with an entry: applied (answered already), or given up on. */
+static void on_entry_done(struct raft_apply *req, int status, void *result)
+{
+    (void)result;
+    struct node_batch *b = (struct node_batch *)req;
+    struct node *n = req->data;
+    if (!b->applied) {
+        inflight_remove(n, b);
+        if (status == 0)
+            log_error("raft: entry of batch %llu committed but not applied",
+                      (unsigned long long)b->seq);
+        fail_list(b->first, status ? raft_err_to_cairn(status) : CAIRN_E_INTERNAL);
+    }
+    free(b);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The state machine */
+
+/* Applies one committed entry at the next index (libraft applies in order and counts every entry,
+ * also its own barrier and configuration entries, in last_applied). */
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+    struct node *n = fsm->data;
+    *result = NULL;
+    uint64_t index = raft_last_applied(&n->raft) + 1;
+    if (index <= n->applied)
+        return 0; /* in the store already: replayed after a restart */
+    uint64_t len = buf->len >= ENTRY_HEADER ? get_le64(buf->base) : UINT64_MAX;
+    Cairn__Entry *e =
+        len <= buf->len - ENTRY_HEADER
+            ? cairn__entry__unpack(NULL, len, (const uint8_t *)buf->base + ENTRY_HEADER)
+            : NULL;
+    if (!e)
+        fatal(n, "log entry %llu cannot be decoded", (unsigned long long)index);
+    struct node_batch *b = e->member_id == n->o.id ? inflight_find(n, e->batch) : NULL;
+    if (b && b->n != e->n_requests)
+        b = NULL; /* not ours after all */
+    store_tx *tx = write_tx(n);
+    struct proposal *p = b ? b->first : NULL;
+    for (size_t i = 0; i < e->n_requests; i++) {
+        struct apply_result scratch_res;
+        const Cairn__InternalRequest *req = p ? p->req : e->requests[i];
+        struct arena *a = p ? p->arena : &n->scratch;
+        struct apply_result *res = p ? &p->res : &scratch_res;
+        int err = apply_request(tx, req, a, res);
+        if (err)
+            fatal(n, "applying log entry %llu failed: %s", (unsigned long long)index,
+                  cairn_strerror(err));
+        if (res->compacted)
+            n->compacting = true;
+        if (p)
+            p = p->next;
+    }
+    int err = store_tx_set_consistent_index(tx, index);
+    if (err)
+        fatal(n, "recording index %llu in the store failed: %s", (unsigned long long)index,
+              cairn_strerror(err));
+    n->applied = index;
+    size_t requests = e->n_requests;
+    cairn__entry__free_unpacked(e, NULL);
+    arena_reset(&n->scratch);
+    if (b) {
+        b->applied = true;
+        inflight_remove(n, b);
+        answer_batch(n, b, index);
+    }
+    if (n->compacting)
+        uv_idle_start(&n->idle, on_idle);
+    applied_some(n, (unsigned)requests);
+    return 0;
+}
+
+/* libraft wants a snapshot at its last applied entry: make the store durable there and record how
+ * far it got. The log before the snapshot (minus the trailing entries) is then deleted. */
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    struct node *n = fsm->data;
+    store_commit(n, true);
+    Cairn__SnapshotMarker m = CAIRN__SNAPSHOT_MARKER__INIT;
+    m.index = n->applied;
+    store_tx *tx;
+    if (store_tx_begin_read(n->st, &tx) == 0) {
+        m.revision = store_tx_rev(tx);
+        store_tx_end(tx);
+    }
+    size_t len = cairn__snapshot_marker__get_packed_size(&m);
+    struct raft_buffer *b = raft_malloc(sizeof *b);
+    void *data = raft_malloc(len ? len : 1);
+    if (!b || !data) {
+        raft_free(b);
+        raft_free(data);
+        return RAFT_NOMEM;
+    }
+    cairn__snapshot_marker__pack(&m, data);
+    b->base = data;
+    b->len = len;
+    *bufs = b;
+    *n_bufs = 1;
+    log_info("raft: snapshot at index %llu (store revision %lld)", (unsigned long long)m.index,
+             (long long)m.revision);
+    return 0;
+}
+
+/* At start with the latest snapshot, or when the leader sent one. The store must have reached the
+ * snapshot's index already. */
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+    struct node *n = fsm->data;
+    Cairn__SnapshotMarker *m = cairn__snapshot_marker__unpack(NULL, buf->len, buf->base);
+    if (!m)
+        fatal(n, "the raft snapshot cannot be decoded");
+    uint64_t index = m->index;
+    cairn__snapshot_marker__free_unpacked(m, NULL);
+    if (index > n->applied)
+        fatal(n,
+              "the store is at index %llu, behind the snapshot at %llu: this member needs the "
+              "store of another member, and transferring it is not built yet",
+              (unsigned long long)n->applied, (unsigned long long)index);
+    raft_free(buf->base);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Proposing */
+
+static int node_propose(struct proposer *self, struct proposal *p)
+{
+    struct node *n = from_base(self);
+    if (n->closing || !n->started)
+        return CAIRN_E_STOPPED;
+    p->next = NULL;
+    if (n->tail)
+        n->tail->next = p;
+    else {
+        n->head = p;
+        n->waiting_since = uv_now(n->loop);
+    }
+    n->tail = p;
+    uv_idle_start(&n->idle, on_idle); /* propose on this turn of the loop, whatever woke it */
+    return 0;
+}
+
+static void expire_waiting(struct node *n);
+
+static void on_wait_timer(uv_timer_t *t)
+{
+    expire_waiting(t->data);
+}
+
+/* Proposes every queued request as one entry. */
+static void propose_queued(struct node *n)
+{
+    if (!n->head)
+        return;
+    if (raft_state(&n->raft) != RAFT_LEADER) {
+        if (node_leader(n) != 0) {
+            struct proposal *list = n->head;
+            n->head = n->tail = NULL;
+            fail_list(list, CAIRN_E_NOT_LEADER);
+        } else if (!uv_is_active((uv_handle_t *)&n->wait_timer)) {
+            uint64_t waited = uv_now(n->loop) - n->waiting_since;
+            uint64_t left = waited < n->o.request_timeout_ms ? n->o.request_timeout_ms - waited : 0;
+            uv_timer_start(&n->wait_timer, on_wait_timer, left, 0);
+        }
+        return;
+    }
+    uv_timer_stop(&n->wait_timer);
+    struct proposal *list = n->head;
+    n->head = n->tail = NULL;
+    size_t count = 0;
+    for (struct proposal *p = list; p; p = p->next)
+        count++;
+    struct node_batch *b = calloc(1, sizeof *b);
+    Cairn__InternalRequest **reqs = malloc(count * sizeof *reqs);
+    if (!b || !reqs) {
+        free(b);
+        free(reqs);
+        fail_list(list, CAIRN_E_NOMEM);
+        return;
+    }
+    size_t i = 0;
+    for (struct proposal *p = list; p; p = p->next)
+        reqs[i++] = (Cairn__InternalRequest *)p->req;
+    Cairn__Entry e = CAIRN__ENTRY__INIT;
+    e.member_id = n->o.id;
+    e.batch = b->seq = n->next_batch++;
+    e.n_requests = count;
+    e.requests = reqs;
+    struct raft_buffer buf;
+    size_t len = cairn__entry__get_packed_size(&e);
+    buf.len = ENTRY_HEADER + ((len + 7) & ~(size_t)7); /* libraft wants 8-byte multiples */
+    buf.base = raft_malloc(buf.len);
+    if (!buf.base) {
+        free(b);
+        free(reqs);
+        fail_list(list, CAIRN_E_NOMEM);
+        return;
+    }
+    memset((uint8_t *)buf.base + buf.len - 8, 0, 8);
+    put_le64(buf.base, len);
+    cairn__entry__pack(&e, (uint8_t *)buf.base + ENTRY_HEADER);
+    free(reqs);
+    b->first = list;
+    b->n = count;
+    b->req.data = n;
+    int rv = raft_apply(&n->raft, &b->req, &buf, 1, on_entry_done);
+    if (rv) {
+        /* libraft owns buf.base from the call on, whatever it returns */
+        log_warn("raft: cannot propose: %s", raft_errmsg(&n->raft));
+        free(b);
+        fail_list(list, raft_err_to_cairn(rv));
+        return;
+    }
+    if (n->inflight_tail)
+        n->inflight_tail->next = b;
+    else
+        n->inflight = b;
+    n->inflight_tail = b;
+}
+
+/* Proposals that waited longer than the request timeout for a leader fail. */
+static void expire_waiting(struct node *n)
+{
+    if (!n->head || raft_state(&n->raft) == RAFT_LEADER)
+        return;
+    if (uv_now(n->loop) - n->waiting_since < n->o.request_timeout_ms)
+        return;
+    struct proposal *list = n->head;
+    n->head = n->tail = NULL;
+    uv_timer_stop(&n->wait_timer);
+    fail_list(list, CAIRN_E_TIMEOUT);
+}
+
+/* One bounded step of physical compaction inside the store's write transaction. */
+static void compact_step(struct node *n)
+{
+    bool done = true;
+    int err = store_compact_step(write_tx(n), &done);
+    if (err)
+        fatal(n, "compaction step failed: %s", cairn_strerror(err));
+    applied_some(n, 1);
+    if (done) {
+        n->compacting = false;
+        struct proposal *waiting = n->physical;
+        n->physical = NULL;
+        fail_list(waiting, 0); /* err 0: answered as applied */
+    }
+}
+
+/* While the idle handle is active the loop does not block in its poll, so the check handle runs on
+ * the next turn even if no I/O arrives. */
+static void on_idle(uv_idle_t *h)
+{
+    (void)h;
+}
+
+static void on_check(uv_check_t *h)
+{
+    struct node *n = h->data;
+    if (n->closing)
+        return;
+    expire_waiting(n);
+    propose_queued(n);
+    if (n->compacting)
+        compact_step(n);
+    if (!n->compacting && (!n->head || raft_state(&n->raft) != RAFT_LEADER))
+        uv_idle_stop(&n->idle);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The proposer interface */
+
+static uint64_t node_term(struct proposer *self)
+{
+    return raft_current_term(&from_base(self)->raft);
+}
+
+static uint64_t node_applied_index(struct proposer *self)
+{
+    return raft_last_applied(&from_base(self)->raft);
+}
+
+static uint64_t node_committed_index(struct proposer *self)
+{
+    return raft_commit_index(&from_base(self)->raft);
+}
+
+static uint64_t node_leader_of(struct proposer *self)
+{
+    return node_leader(from_base(self));
+}
+
+bool node_is_leader(struct node *n)
+{
+    return n->started && raft_state(&n->raft) == RAFT_LEADER;
+}
+
+uint64_t node_leader(struct node *n)
+{
+    if (!n->started)
+        return 0;
+    raft_id id = 0;
+    const char *address = NULL;
+    raft_leader(&n->raft, &id, &address);
+    return id;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Lifecycle */
+
+static int mkdir_p(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(path, 0700) && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(path, 0700) && errno != EEXIST ? -1 : 0;
+}
+
+static void init_handles(struct node *n)
+{
+    uv_timer_init(n->loop, &n->commit_timer);
+    uv_timer_init(n->loop, &n->wait_timer);
+    uv_check_init(n->loop, &n->check);
+    uv_idle_init(n->loop, &n->idle);
+    n->commit_timer.data = n->wait_timer.data = n->check.data = n->idle.data = n;
+    uv_check_start(&n->check, on_check);
+}
+
+int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_options *o, char *why,
+               size_t why_len)
+{
+    memset(n, 0, sizeof *n);
+    n->base.propose = node_propose;
+    n->base.term = node_term;
+    n->base.applied_index = node_applied_index;
+    n->base.committed_index = node_committed_index;
+    n->base.leader = node_leader_of;
+    n->loop = loop;
+    n->st = st;
+    n->o = *o;
+    /* Sequence numbers unique across restarts, so an entry of an earlier run is never taken for
+     * one this run waits for. */
+    n->next_batch = ((uint64_t)time(NULL) << 24) + 1;
+
+    store_tx *tx;
+    int err = store_tx_begin_read(st, &tx);
+    if (err) {
+        snprintf(why, why_len, "cannot read the store: %s", cairn_strerror(err));
+        return err;
+    }
+    n->applied = store_tx_consistent_index(tx);
+    n->compacting = store_tx_compact_rev(tx) >= 0; /* steps may remain from before a restart */
+    store_tx_end(tx);
+
+    if (mkdir_p(o->dir)) {
+        snprintf(why, why_len, "cannot create %s: %s", o->dir, strerror(errno));
+        return CAIRN_E_IO;
+    }
+    init_handles(n); /* raft_start may apply entries already */
+    n->fsm.version = 1;
+    n->fsm.data = n;
+    n->fsm.apply = fsm_apply;
+    n->fsm.snapshot = fsm_snapshot;
+    n->fsm.restore = fsm_restore;
+    n->transport.version = 1; /* the struct versions libraft asks its users to set */
+    n->io.version = 2;
+    int rv = raft_uv_tcp_init(&n->transport, loop);
+    if (rv) {
+        snprintf(why, why_len, "cannot set up the peer transport: %s", n->transport.errmsg);
+        return CAIRN_E_INTERNAL;
+    }
+    if (o->bind_address && (rv = raft_uv_tcp_set_bind_address(&n->transport, o->bind_address))) {
+        snprintf(why, why_len, "invalid peer listen address %s: %s", o->bind_address,
+                 raft_strerror(rv));
+        raft_uv_tcp_close(&n->transport);
+        return CAIRN_E_INVALID_ARGUMENT;
+    }
+    if ((rv = raft_uv_init(&n->io, loop, o->dir, &n->transport))) {
+        snprintf(why, why_len, "cannot open the raft log in %s: %s", o->dir, n->io.errmsg);
+        raft_uv_tcp_close(&n->transport);
+        return CAIRN_E_IO;
+    }
+    if ((rv = raft_init(&n->raft, &n->io, &n->fsm, o->id, o->address))) {
+        snprintf(why, why_len, "cannot initialize raft: %s", raft_errmsg(&n->raft));
+        raft_uv_close(&n->io);
+        raft_uv_tcp_close(&n->transport);
+        return CAIRN_E_INTERNAL;
+    }
+    n->raft.data = n;
+    raft_set_election_timeout(&n->raft, o->election_ms);
+    raft_set_heartbeat_timeout(&n->raft, o->heartbeat_ms);
+    raft_set_pre_vote(&n->raft, true);
+    raft_set_snapshot_threshold(&n->raft, o->snapshot_count);
+    raft_set_snapshot_trailing(&n->raft, o->snapshot_trailing);
+
+    err = 0;
+    if (o->bootstrap) {
+        struct raft_configuration conf;
+        raft_configuration_init(&conf);
+        for (size_t i = 0; i < o->n_peers && !rv; i++)
+            rv = raft_configuration_add(&conf, o->peers[i].id, o->peers[i].address, RAFT_VOTER);
+        if (!rv) {
+            rv = raft_bootstrap(&n->raft, &conf);
+            if (rv == 0 && n->applied > 0) {
+                snprintf(why, why_len,
+                         "the store has entries up to index %llu but there is no raft log: "
+                         "the data directory is damaged or from an older cairnd",
+                         (unsigned long long)n->applied);
+                err = CAIRN_E_CORRUPT;
+            } else if (rv == RAFT_CANTBOOTSTRAP) {
+                rv = 0; /* a log exists: restart with it, the initial cluster is history */
+            } else if (rv) {
+                snprintf(why, why_len, "cannot bootstrap the cluster: %s", raft_errmsg(&n->raft));
+            }
+        } else {
+            snprintf(why, why_len, "invalid initial cluster: %s", raft_strerror(rv));
+        }
+        raft_configuration_close(&conf);
+    }
+    if (!rv && !err && (rv = raft_start(&n->raft)))
+        snprintf(why, why_len, "cannot start raft: %s (%s)", raft_strerror(rv),
+                 raft_errmsg(&n->raft));
+    if (rv || err) {
+        n->closing = true;
+        /* libraft must be closed through its callback; the caller exits on this error anyway. */
+        return err ? err : CAIRN_E_IO;
+    }
+    n->started = true;
+    if (n->compacting)
+        uv_idle_start(&n->idle, on_idle);
+    return 0;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct node *n = h->data;
+    if (--n->handles_open == 0) {
+        arena_free(&n->scratch);
+        if (n->on_closed)
+            n->on_closed(n);
+    }
+}
+
+static void on_raft_closed(struct raft *r)
+{
+    struct node *n = r->data;
+    /* libraft failed what it still held (its callbacks ran); make the store durable */
+    store_commit(n, true);
+    raft_uv_close(&n->io);
+    raft_uv_tcp_close(&n->transport);
+    struct proposal *waiting = n->physical;
+    n->physical = NULL;
+    fail_list(waiting, 0); /* recorded and durable; the removal resumes at the next start */
+    n->handles_open = 4;
+    uv_close((uv_handle_t *)&n->commit_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&n->wait_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&n->check, on_handle_closed);
+    uv_close((uv_handle_t *)&n->idle, on_handle_closed);
+}
+
+void node_close(struct node *n, void (*done)(struct node *n))
+{
+    n->closing = true;
+    n->on_closed = done;
+    struct proposal *queued = n->head;
+    n->head = n->tail = NULL;
+    fail_list(queued, CAIRN_E_STOPPED);
+    raft_close(&n->raft, on_raft_closed);
+}

@@ -1,0 +1,112 @@
+/* raft/node.h — a cairn member on libraft: proposals, the log, and the state machine that applies
+ * committed entries to the store.
+ *
+ * Write path: the requests proposed during one turn of the event loop travel as one log entry
+ * (cairn.Entry). libraft appends it to the log under <dir> (one flush) and replicates it; once a
+ * quorum holds it, every member applies it to the store in log order, and the member that proposed
+ * it answers its callers. The log is the durable record: the store applies entries into a write
+ * transaction that stays open across entries and is committed later (every commit_interval_ms, or
+ * after commit_requests requests, and always before a snapshot), so a write costs one sequential
+ * flush of the log instead of the store's own two. Reads on the loop see the applied entries
+ * through store_tx_begin_view(). After a crash the store is at its last commit, and its consistent
+ * index tells which entries of the log to apply again: entries at or below it are skipped.
+ *
+ * Snapshots: when libraft asks for one, the store is committed durably and the snapshot records
+ * only the index the store had reached (cairn.SnapshotMarker): the store is the snapshot's data. A
+ * member that needs the store from another member (its log is behind the leader's first entry)
+ * stops with an error saying so; transferring the store between members is not built yet.
+ *
+ * Only the leader proposes. A member that is not the leader answers writes "etcdserver: not leader"
+ * (forwarding to the leader is not built yet); while no leader is known, proposals wait for one up
+ * to the request timeout, then fail "etcdserver: request timed out".
+ *
+ * All of it runs on one libuv loop. */
+#ifndef CAIRN_RAFT_NODE_H
+#define CAIRN_RAFT_NODE_H
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <uv.h>
+
+#include "raft/proposer.h"
+#include "store/store.h"
+
+#define NODE_MAX_PEERS 16
+
+struct node_peer {
+    uint64_t id;       /* raft server id: the etcd member id */
+    char address[256]; /* host:port where its peer port listens */
+};
+
+struct node_options {
+    uint64_t id;                            /* this member */
+    const char *address;                    /* host:port other members reach this one at */
+    const char *bind_address;               /* host:port to listen on; NULL: address */
+    const char *dir;                        /* libraft's directory (created if missing) */
+    struct node_peer peers[NODE_MAX_PEERS]; /* the initial cluster, this member included */
+    size_t n_peers;
+    bool bootstrap;        /* a new cluster: write the initial configuration if the log is empty */
+    unsigned election_ms;  /* etcd's --election-timeout */
+    unsigned heartbeat_ms; /* etcd's --heartbeat-interval */
+    unsigned snapshot_count;     /* entries between snapshots (etcd's --snapshot-count) */
+    unsigned snapshot_trailing;  /* entries kept in the log behind a snapshot */
+    unsigned commit_interval_ms; /* longest time applied entries stay uncommitted in the store */
+    unsigned commit_requests;    /* requests applied before the store commits regardless */
+    unsigned request_timeout_ms; /* how long a proposal waits for a leader */
+};
+
+/* Fills o with etcd's defaults (election 1000 ms, heartbeat 100 ms, snapshot count 100000). */
+void node_options_default(struct node_options *o);
+
+struct node_batch;
+
+struct node {
+    struct proposer base; /* propose/term/applied_index/...; first member */
+    uv_loop_t *loop;
+    store *st;
+    struct node_options o;
+    struct raft raft;
+    struct raft_io io;
+    struct raft_uv_transport transport;
+    struct raft_fsm fsm;
+    store_tx *wtx;                /* applied entries not committed to the store yet */
+    uint64_t applied;             /* consistent index: last entry applied to the store */
+    unsigned uncommitted;         /* requests applied since the last store commit */
+    uv_timer_t commit_timer;      /* commits the store commit_interval_ms after an apply */
+    uv_timer_t wait_timer;        /* fails proposals that waited too long for a leader */
+    uv_check_t check;             /* proposes the turn's requests after the loop polled */
+    uv_idle_t idle;               /* keeps the loop turning while work is queued */
+    struct proposal *head, *tail; /* proposals waiting for the next entry */
+    uint64_t waiting_since;       /* loop time (ms) the oldest queued proposal arrived */
+    struct node_batch *inflight;  /* proposed entries not applied yet, oldest first */
+    struct node_batch *inflight_tail;
+    uint64_t next_batch;       /* sequence number of the next entry this member proposes */
+    struct arena scratch;      /* responses of entries nobody here waits for */
+    struct proposal *physical; /* compactions answered once their history is removed */
+    bool compacting;           /* physical compaction steps remain */
+    bool started;              /* raft_start succeeded */
+    bool closing;
+    int handles_open;
+    void (*on_closed)(struct node *n);
+    /* Called when the member cannot go on without diverging from the others (a storage failure
+     * while applying, a log entry it cannot decode, a store behind its snapshot). Must not return
+     * to the node: the owner logs and exits. NULL: log and exit(1). */
+    void (*fatal)(struct node *n, const char *why);
+};
+
+/* Prepares n over st (which must outlive it) and starts libraft: loads the log, bootstraps the
+ * initial cluster when o->bootstrap and the log is empty, listens on the peer address. Errors are
+ * written to why (one line) and returned as a cairn error; the caller then exits without using n
+ * again (libraft cannot be closed before it started). */
+int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_options *o, char *why,
+               size_t why_len);
+
+/* Whether this member leads now; the leader's id (0: none known). */
+bool node_is_leader(struct node *n);
+uint64_t node_leader(struct node *n);
+
+/* Stops: fails queued proposals "server stopped", closes libraft, commits the store durably and
+ * closes the handles; done runs afterwards. */
+void node_close(struct node *n, void (*done)(struct node *n));
+
+#endif
