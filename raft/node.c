@@ -25,26 +25,6 @@ struct node_batch {
 
 static void on_idle(uv_idle_t *h);
 
-/* A log entry's payload: the length of the packed cairn.Entry (8 bytes, little endian), the
- * entry, zeros up to a multiple of 8 bytes (libraft's rule for entry buffers). */
-#define ENTRY_HEADER 8
-
-static void put_le64(void *p, uint64_t v)
-{
-    uint8_t *b = p;
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const void *p)
-{
-    const uint8_t *b = p;
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)b[i] << (8 * i);
-    return v;
-}
-
 static struct node *from_base(struct proposer *p)
 {
     return (struct node *)p; /* base is the first member */
@@ -62,62 +42,27 @@ void node_options_default(struct node_options *o)
     o->request_timeout_ms = 7000;
 }
 
-static void fatal(struct node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fatal(struct node *n, const char *fmt, ...)
+static struct node *of_fsm(struct fsm *f)
 {
-    char why[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
-    if (n->fatal)
-        n->fatal(n, why);
-    log_error("raft: %s; stopping this member", why);
-    exit(1);
-}
-
-/* ---------------------------------------------------------------------------------------------- */
-/* The store behind the log */
-
-/* Commits what is applied. Non-durable (one flush) is enough while the log holds the entries; a
- * snapshot, after which libraft may delete them, and a shutdown commit durably. */
-static void store_commit(struct node *n, bool durable)
-{
-    uv_timer_stop(&n->commit_timer);
-    if (!n->wtx)
-        return;
-    store_tx *tx = n->wtx;
-    n->wtx = NULL;
-    n->uncommitted = 0;
-    int err = store_tx_commit(tx, durable);
-    if (err)
-        fatal(n, "cannot commit applied entries to the store: %s", cairn_strerror(err));
+    return f->data;
 }
 
 static void on_commit_timer(uv_timer_t *t)
 {
-    store_commit(t->data, false);
-}
-
-static store_tx *write_tx(struct node *n)
-{
-    if (!n->wtx) {
-        int err = store_tx_begin_write(n->st, &n->wtx);
-        if (err)
-            fatal(n, "cannot begin a store write transaction: %s", cairn_strerror(err));
-    }
-    return n->wtx;
+    struct node *n = t->data;
+    fsm_commit(&n->fsm, false);
 }
 
 /* After an entry or a compaction step: commit now if enough is pending, else within the interval.
  */
-static void applied_some(struct node *n, unsigned requests)
+static void commit_policy(struct node *n)
 {
-    n->uncommitted += requests;
-    if (n->uncommitted >= n->o.commit_requests)
-        store_commit(n, false);
-    else if (!uv_is_active((uv_handle_t *)&n->commit_timer))
+    if (n->fsm.uncommitted >= n->o.commit_requests) {
+        uv_timer_stop(&n->commit_timer);
+        fsm_commit(&n->fsm, false);
+    } else if (n->fsm.wtx && !uv_is_active((uv_handle_t *)&n->commit_timer)) {
         uv_timer_start(&n->commit_timer, on_commit_timer, n->o.commit_interval_ms, 0);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -159,10 +104,8 @@ static struct node_batch *inflight_find(struct node *n, uint64_t seq)
 
 /* Answers the proposals of an applied entry, except physical compactions, which wait for their
  * history to be removed. */
-static void answer_batch(struct node *n, struct node_batch *b, uint64_t index)
+static void answer_list(struct node *n, struct proposal *p, uint64_t index)
 {
-    struct proposal *p = b->first;
-    b->first = NULL;
     while (p) {
         struct proposal *next = p->next;
         p->index = index;
@@ -219,110 +162,42 @@ static void on_entry_done(struct raft_apply *req, int status, void *result)
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* The state machine */
+/* The state machine's hooks */
 
-/* Applies one committed entry at the next index (libraft applies in order and counts every entry,
- * also its own barrier and configuration entries, in last_applied). */
-static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+static struct proposal *fsm_take(struct fsm *f, uint64_t seq, size_t count)
 {
-    struct node *n = fsm->data;
-    *result = NULL;
-    uint64_t index = raft_last_applied(&n->raft) + 1;
-    if (index <= n->applied)
-        return 0; /* in the store already: replayed after a restart */
-    uint64_t len = buf->len >= ENTRY_HEADER ? get_le64(buf->base) : UINT64_MAX;
-    Cairn__Entry *e =
-        len <= buf->len - ENTRY_HEADER
-            ? cairn__entry__unpack(NULL, len, (const uint8_t *)buf->base + ENTRY_HEADER)
-            : NULL;
-    if (!e)
-        fatal(n, "log entry %llu cannot be decoded", (unsigned long long)index);
-    struct node_batch *b = e->member_id == n->o.id ? inflight_find(n, e->batch) : NULL;
-    if (b && b->n != e->n_requests)
-        b = NULL; /* not ours after all */
-    store_tx *tx = write_tx(n);
-    struct proposal *p = b ? b->first : NULL;
-    for (size_t i = 0; i < e->n_requests; i++) {
-        struct apply_result scratch_res;
-        const Cairn__InternalRequest *req = p ? p->req : e->requests[i];
-        struct arena *a = p ? p->arena : &n->scratch;
-        struct apply_result *res = p ? &p->res : &scratch_res;
-        int err = apply_request(tx, req, a, res);
-        if (err)
-            fatal(n, "applying log entry %llu failed: %s", (unsigned long long)index,
-                  cairn_strerror(err));
-        if (res->compacted)
-            n->compacting = true;
-        if (p)
-            p = p->next;
-    }
-    int err = store_tx_set_consistent_index(tx, index);
-    if (err)
-        fatal(n, "recording index %llu in the store failed: %s", (unsigned long long)index,
-              cairn_strerror(err));
-    n->applied = index;
-    size_t requests = e->n_requests;
-    cairn__entry__free_unpacked(e, NULL);
-    arena_reset(&n->scratch);
-    if (b) {
-        b->applied = true;
-        inflight_remove(n, b);
-        answer_batch(n, b, index);
-    }
-    if (n->compacting)
+    struct node *n = of_fsm(f);
+    struct node_batch *b = inflight_find(n, seq);
+    if (!b || b->n != count)
+        return NULL; /* not ours after all */
+    b->applied = true;
+    inflight_remove(n, b);
+    struct proposal *list = b->first;
+    b->first = NULL;
+    return list;
+}
+
+static void fsm_answered(struct fsm *f, struct proposal *list, uint64_t index)
+{
+    answer_list(of_fsm(f), list, index);
+}
+
+static void fsm_applied(struct fsm *f, unsigned requests)
+{
+    (void)requests;
+    struct node *n = of_fsm(f);
+    if (f->compacting)
         uv_idle_start(&n->idle, on_idle);
-    applied_some(n, (unsigned)requests);
-    return 0;
+    commit_policy(n);
 }
 
-/* libraft wants a snapshot at its last applied entry: make the store durable there and record how
- * far it got. The log before the snapshot (minus the trailing entries) is then deleted. */
-static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+static void fsm_fatal(struct fsm *f, const char *why)
 {
-    struct node *n = fsm->data;
-    store_commit(n, true);
-    Cairn__SnapshotMarker m = CAIRN__SNAPSHOT_MARKER__INIT;
-    m.index = n->applied;
-    store_tx *tx;
-    if (store_tx_begin_read(n->st, &tx) == 0) {
-        m.revision = store_tx_rev(tx);
-        store_tx_end(tx);
-    }
-    size_t len = cairn__snapshot_marker__get_packed_size(&m);
-    struct raft_buffer *b = raft_malloc(sizeof *b);
-    void *data = raft_malloc(len ? len : 1);
-    if (!b || !data) {
-        raft_free(b);
-        raft_free(data);
-        return RAFT_NOMEM;
-    }
-    cairn__snapshot_marker__pack(&m, data);
-    b->base = data;
-    b->len = len;
-    *bufs = b;
-    *n_bufs = 1;
-    log_info("raft: snapshot at index %llu (store revision %lld)", (unsigned long long)m.index,
-             (long long)m.revision);
-    return 0;
-}
-
-/* At start with the latest snapshot, or when the leader sent one. The store must have reached the
- * snapshot's index already. */
-static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
-{
-    struct node *n = fsm->data;
-    Cairn__SnapshotMarker *m = cairn__snapshot_marker__unpack(NULL, buf->len, buf->base);
-    if (!m)
-        fatal(n, "the raft snapshot cannot be decoded");
-    uint64_t index = m->index;
-    cairn__snapshot_marker__free_unpacked(m, NULL);
-    if (index > n->applied)
-        fatal(n,
-              "the store is at index %llu, behind the snapshot at %llu: this member needs the "
-              "store of another member, and transferring it is not built yet",
-              (unsigned long long)n->applied, (unsigned long long)index);
-    raft_free(buf->base);
-    return 0;
+    struct node *n = of_fsm(f);
+    if (n->fatal)
+        n->fatal(n, why);
+    log_error("raft: %s; stopping this member", why);
+    exit(1);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -376,35 +251,13 @@ static void propose_queued(struct node *n)
     for (struct proposal *p = list; p; p = p->next)
         count++;
     struct node_batch *b = calloc(1, sizeof *b);
-    Cairn__InternalRequest **reqs = malloc(count * sizeof *reqs);
-    if (!b || !reqs) {
-        free(b);
-        free(reqs);
-        fail_list(list, CAIRN_E_NOMEM);
-        return;
-    }
-    size_t i = 0;
-    for (struct proposal *p = list; p; p = p->next)
-        reqs[i++] = (Cairn__InternalRequest *)p->req;
-    Cairn__Entry e = CAIRN__ENTRY__INIT;
-    e.member_id = n->o.id;
-    e.batch = b->seq = n->next_batch++;
-    e.n_requests = count;
-    e.requests = reqs;
     struct raft_buffer buf;
-    size_t len = cairn__entry__get_packed_size(&e);
-    buf.len = ENTRY_HEADER + ((len + 7) & ~(size_t)7); /* libraft wants 8-byte multiples */
-    buf.base = raft_malloc(buf.len);
-    if (!buf.base) {
+    if (!b || entry_encode(n->o.id, n->next_batch, list, &buf)) {
         free(b);
-        free(reqs);
         fail_list(list, CAIRN_E_NOMEM);
         return;
     }
-    memset((uint8_t *)buf.base + buf.len - 8, 0, 8);
-    put_le64(buf.base, len);
-    cairn__entry__pack(&e, (uint8_t *)buf.base + ENTRY_HEADER);
-    free(reqs);
+    b->seq = n->next_batch++;
     b->first = list;
     b->n = count;
     b->req.data = n;
@@ -439,13 +292,10 @@ static void expire_waiting(struct node *n)
 /* One bounded step of physical compaction inside the store's write transaction. */
 static void compact_step(struct node *n)
 {
-    bool done = true;
-    int err = store_compact_step(write_tx(n), &done);
-    if (err)
-        fatal(n, "compaction step failed: %s", cairn_strerror(err));
-    applied_some(n, 1);
+    bool done;
+    fsm_compact_step(&n->fsm, &done);
+    commit_policy(n);
     if (done) {
-        n->compacting = false;
         struct proposal *waiting = n->physical;
         n->physical = NULL;
         fail_list(waiting, 0); /* err 0: answered as applied */
@@ -466,9 +316,9 @@ static void on_check(uv_check_t *h)
         return;
     expire_waiting(n);
     propose_queued(n);
-    if (n->compacting)
+    if (n->fsm.compacting)
         compact_step(n);
-    if (!n->compacting && (!n->head || raft_state(&n->raft) != RAFT_LEADER))
+    if (!n->fsm.compacting && (!n->head || raft_state(&n->raft) != RAFT_LEADER))
         uv_idle_stop(&n->idle);
 }
 
@@ -554,26 +404,23 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
      * one this run waits for. */
     n->next_batch = ((uint64_t)time(NULL) << 24) + 1;
 
-    store_tx *tx;
-    int err = store_tx_begin_read(st, &tx);
+    int err = fsm_init(&n->fsm, st, o->id);
     if (err) {
         snprintf(why, why_len, "cannot read the store: %s", cairn_strerror(err));
         return err;
     }
-    n->applied = store_tx_consistent_index(tx);
-    n->compacting = store_tx_compact_rev(tx) >= 0; /* steps may remain from before a restart */
-    store_tx_end(tx);
+    n->fsm.raft = &n->raft;
+    n->fsm.data = n;
+    n->fsm.take = fsm_take;
+    n->fsm.answered = fsm_answered;
+    n->fsm.applied_hook = fsm_applied;
+    n->fsm.fatal = fsm_fatal;
 
     if (mkdir_p(o->dir)) {
         snprintf(why, why_len, "cannot create %s: %s", o->dir, strerror(errno));
         return CAIRN_E_IO;
     }
-    init_handles(n); /* raft_start may apply entries already */
-    n->fsm.version = 1;
-    n->fsm.data = n;
-    n->fsm.apply = fsm_apply;
-    n->fsm.snapshot = fsm_snapshot;
-    n->fsm.restore = fsm_restore;
+    init_handles(n);          /* raft_start may apply entries already */
     n->transport.version = 1; /* the struct versions libraft asks its users to set */
     n->io.version = 2;
     int rv = raft_uv_tcp_init(&n->transport, loop);
@@ -592,7 +439,7 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
         raft_uv_tcp_close(&n->transport);
         return CAIRN_E_IO;
     }
-    if ((rv = raft_init(&n->raft, &n->io, &n->fsm, o->id, o->address))) {
+    if ((rv = raft_init(&n->raft, &n->io, &n->fsm.base, o->id, o->address))) {
         snprintf(why, why_len, "cannot initialize raft: %s", raft_errmsg(&n->raft));
         raft_uv_close(&n->io);
         raft_uv_tcp_close(&n->transport);
@@ -613,11 +460,11 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
             rv = raft_configuration_add(&conf, o->peers[i].id, o->peers[i].address, RAFT_VOTER);
         if (!rv) {
             rv = raft_bootstrap(&n->raft, &conf);
-            if (rv == 0 && n->applied > 0) {
+            if (rv == 0 && n->fsm.applied > 0) {
                 snprintf(why, why_len,
                          "the store has entries up to index %llu but there is no raft log: "
                          "the data directory is damaged or from an older cairnd",
-                         (unsigned long long)n->applied);
+                         (unsigned long long)n->fsm.applied);
                 err = CAIRN_E_CORRUPT;
             } else if (rv == RAFT_CANTBOOTSTRAP) {
                 rv = 0; /* a log exists: restart with it, the initial cluster is history */
@@ -638,7 +485,7 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
         return err ? err : CAIRN_E_IO;
     }
     n->started = true;
-    if (n->compacting)
+    if (n->fsm.compacting)
         uv_idle_start(&n->idle, on_idle);
     return 0;
 }
@@ -647,7 +494,6 @@ static void on_handle_closed(uv_handle_t *h)
 {
     struct node *n = h->data;
     if (--n->handles_open == 0) {
-        arena_free(&n->scratch);
         if (n->on_closed)
             n->on_closed(n);
     }
@@ -657,7 +503,8 @@ static void on_raft_closed(struct raft *r)
 {
     struct node *n = r->data;
     /* libraft failed what it still held (its callbacks ran); make the store durable */
-    store_commit(n, true);
+    uv_timer_stop(&n->commit_timer);
+    fsm_close(&n->fsm);
     raft_uv_close(&n->io);
     raft_uv_tcp_close(&n->transport);
     struct proposal *waiting = n->physical;

@@ -28,6 +28,7 @@
 #include <raft/uv.h>
 #include <uv.h>
 
+#include "raft/fsm.h"
 #include "raft/proposer.h"
 #include "store/store.h"
 
@@ -68,10 +69,7 @@ struct node {
     struct raft raft;
     struct raft_io io;
     struct raft_uv_transport transport;
-    struct raft_fsm fsm;
-    store_tx *wtx;                /* applied entries not committed to the store yet */
-    uint64_t applied;             /* consistent index: last entry applied to the store */
-    unsigned uncommitted;         /* requests applied since the last store commit */
+    struct fsm fsm;               /* the state machine libraft applies entries to */
     uv_timer_t commit_timer;      /* commits the store commit_interval_ms after an apply */
     uv_timer_t wait_timer;        /* fails proposals that waited too long for a leader */
     uv_check_t check;             /* proposes the turn's requests after the loop polled */
@@ -81,9 +79,7 @@ struct node {
     struct node_batch *inflight;  /* proposed entries not applied yet, oldest first */
     struct node_batch *inflight_tail;
     uint64_t next_batch;       /* sequence number of the next entry this member proposes */
-    struct arena scratch;      /* responses of entries nobody here waits for */
     struct proposal *physical; /* compactions answered once their history is removed */
-    bool compacting;           /* physical compaction steps remain */
     bool started;              /* raft_start succeeded */
     bool closing;
     int handles_open;
