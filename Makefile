@@ -46,7 +46,7 @@ RAFT_LIB := $(B)/lib/libcairn_raft.a
 API_LIB := $(B)/lib/libcairn_api.a
 CLIENT_LIB := $(B)/lib/libcairn_client.a
 STORE_LIBS := $(STORE_LIB) $(COMMON_LIB) -llmdb
-SERVER_LIBS := $(API_LIB) $(RAFT_LIB) $(PROTO_LIB) $(STORE_LIB) $(COMMON_LIB) $(RAFT_LIBS) -llmdb \
+SERVER_LIBS := $(API_LIB) $(CLIENT_LIB) $(RAFT_LIB) $(PROTO_LIB) $(STORE_LIB) $(COMMON_LIB) $(RAFT_LIBS) -llmdb \
 	-luv -lnghttp2 -lprotobuf-c -lmd
 CLIENT_LIBS := $(CLIENT_LIB) $(PROTO_LIB) $(COMMON_LIB) -luv -lnghttp2 -lprotobuf-c
 CAIRND := $(B)/cairnd
@@ -115,8 +115,8 @@ $(CLIENT_LIB): $(call obj,$(CLIENT_SRC))
 	@rm -f $@ && ar rcs $@ $^
 
 # cmd/<name>/*.c: a thin main() per binary
-$(CAIRND): $(call obj,$(wildcard cmd/cairnd/*.c)) $(API_LIB) $(RAFT_LIB) $(PROTO_LIB) $(STORE_LIB) \
-		$(COMMON_LIB)
+$(CAIRND): $(call obj,$(wildcard cmd/cairnd/*.c)) $(API_LIB) $(CLIENT_LIB) $(RAFT_LIB) $(PROTO_LIB) \
+		$(STORE_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(filter %.o,$^) $(SERVER_LIBS) -o $@
 

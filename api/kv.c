@@ -126,15 +126,9 @@ static void on_compact(struct grpc_call *call, const uint8_t *msg, size_t len, v
 /* ---------------------------------------------------------------------------------------------- */
 /* Reads */
 
-static void on_range(struct grpc_call *call, const uint8_t *msg, size_t len, void *ctx)
+static void do_range(struct api_ctx *c)
 {
-    struct api_ctx *c = api_ctx_new(ctx, call);
-    if (!c)
-        return;
-    Etcdserverpb__RangeRequest *r =
-        api_decode(c, &etcdserverpb__range_request__descriptor, msg, len);
-    if (!r)
-        return;
+    Etcdserverpb__RangeRequest *r = c->req;
     struct store_range_req req;
     struct store_range_res res;
     conv_range_req(r, &req);
@@ -155,6 +149,59 @@ static void on_range(struct grpc_call *call, const uint8_t *msg, size_t len, voi
     }
     api_fill_header(c->srv, out->header);
     api_reply(c, &out->base); /* packs while the read transaction still holds the bytes */
+    store_tx_end(tx);
+}
+
+static void on_range(struct grpc_call *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    struct api_ctx *c = api_ctx_new(ctx, call);
+    if (!c)
+        return;
+    Etcdserverpb__RangeRequest *r =
+        api_decode(c, &etcdserverpb__range_request__descriptor, msg, len);
+    if (!r)
+        return;
+    c->req = r;
+    if (r->serializable)
+        do_range(c);
+    else
+        api_linearizable(c, do_range);
+}
+
+/* etcd's isTxnSerializable: every top-level op of both branches is a serializable range. */
+static bool txn_serializable(const Etcdserverpb__TxnRequest *r)
+{
+    for (size_t i = 0; i < r->n_success + r->n_failure; i++) {
+        const Etcdserverpb__RequestOp *op =
+            i < r->n_success ? r->success[i] : r->failure[i - r->n_success];
+        if (op->request_case != ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE ||
+            !op->request_range->serializable)
+            return false;
+    }
+    return true;
+}
+
+/* A txn without puts or deletes, from the read view, without the log (as etcd answers it). */
+static void do_read_txn(struct api_ctx *c)
+{
+    store_tx *tx;
+    struct store_txn_res res;
+    int err;
+    if ((err = store_tx_begin_view(c->srv->st, &tx))) {
+        api_reply_err(c, err);
+        return;
+    }
+    err = store_txn(tx, &c->txn_req, &c->arena, &res);
+    Etcdserverpb__TxnResponse *out = err ? NULL : conv_txn_res(&res, &c->arena);
+    if (!err && !out)
+        err = CAIRN_E_NOMEM;
+    if (err) {
+        store_tx_end(tx);
+        api_reply_err(c, err);
+        return;
+    }
+    api_fill_header(c->srv, out->header);
+    api_reply(c, &out->base);
     store_tx_end(tx);
 }
 
@@ -188,25 +235,11 @@ static void on_txn(struct grpc_call *call, const uint8_t *msg, size_t len, void 
         propose_or_fail(c);
         return;
     }
-    /* etcd answers a txn without puts or deletes from its read view, without the log */
-    store_tx *tx;
-    struct store_txn_res res;
-    if ((err = store_tx_begin_view(c->srv->st, &tx))) {
-        api_reply_err(c, err);
-        return;
-    }
-    err = store_txn(tx, &req, &c->arena, &res);
-    Etcdserverpb__TxnResponse *out = err ? NULL : conv_txn_res(&res, &c->arena);
-    if (!err && !out)
-        err = CAIRN_E_NOMEM;
-    if (err) {
-        store_tx_end(tx);
-        api_reply_err(c, err);
-        return;
-    }
-    api_fill_header(c->srv, out->header);
-    api_reply(c, &out->base);
-    store_tx_end(tx);
+    c->txn_req = req;
+    if (txn_serializable(r))
+        do_read_txn(c);
+    else
+        api_linearizable(c, do_read_txn);
 }
 
 void api_kv_register(struct api_server *s)

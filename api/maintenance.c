@@ -177,6 +177,7 @@ static void on_alarm(struct grpc_call *call, const uint8_t *msg, size_t len, voi
 struct raise {
     struct proposal prop;
     Cairn__InternalRequest ireq;
+    Cairn__InternalHeader hdr;
     Etcdserverpb__AlarmRequest ar;
     struct arena arena;
     struct api_server *srv;
@@ -230,7 +231,10 @@ void api_raise_nospace(struct api_server *s)
     r->ar.action = ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__ACTIVATE;
     r->ar.memberid = s->cfg.self.id;
     r->ar.alarm = ETCDSERVERPB__ALARM_TYPE__NOSPACE;
-    r->ireq.id = ++s->next_request_id;
+    r->ireq.id = s->prop->next_request_id(s->prop);
+    r->hdr = (Cairn__InternalHeader)CAIRN__INTERNAL_HEADER__INIT;
+    r->hdr.member_id = s->cfg.self.id;
+    r->ireq.header = &r->hdr;
     r->ireq.request_case = CAIRN__INTERNAL_REQUEST__REQUEST_ALARM;
     r->ireq.alarm = &r->ar;
     r->prop.req = &r->ireq;

@@ -104,11 +104,38 @@ int64_t api_current_rev(struct api_server *s)
     return rev;
 }
 
+static void on_read_index_ready(struct read_wait *w, int err)
+{
+    struct api_ctx *c = w->data;
+    if (err)
+        api_reply_err(c, err);
+    else
+        c->req_read(c);
+}
+
+void api_linearizable(struct api_ctx *c, void (*read)(struct api_ctx *c))
+{
+    c->req_read = read;
+    c->rw.cb = on_read_index_ready;
+    c->rw.data = c;
+    int rc = c->srv->prop->read_index(c->srv->prop, &c->rw);
+    if (rc == 1)
+        read(c);
+    else if (rc < 0)
+        api_reply_err(c, rc);
+}
+
 int api_propose(struct api_ctx *c, void (*done)(struct proposal *p, int err))
 {
     struct api_server *s = c->srv;
     Cairn__InternalRequest *r = &c->ireq;
-    r->id = ++s->next_request_id;
+    r->id = s->prop->next_request_id(s->prop);
+    Cairn__InternalHeader *h = arena_alloc(&c->arena, sizeof *h);
+    if (!h)
+        return CAIRN_E_NOMEM;
+    *h = (Cairn__InternalHeader)CAIRN__INTERNAL_HEADER__INIT;
+    h->member_id = s->cfg.self.id;
+    r->header = h;
     /* etcd refuses a request whose replicated form exceeds --max-request-bytes */
     if (protobuf_c_message_get_packed_size(&r->base) > s->cfg.max_request_bytes)
         return CAIRN_E_REQUEST_TOO_LARGE;
@@ -155,6 +182,7 @@ int api_server_init(struct api_server *s, uv_loop_t *loop, store *st, struct pro
     api_cluster_register(s);
     api_health_register(s);
     api_unimplemented_register(s);
+    api_forward_register(s);
     grpc_server_register(s->grpc, s->methods, s->n_methods);
     return 0;
 }
@@ -164,9 +192,21 @@ int api_server_listen(struct api_server *s, const char *host, int port)
     return grpc_server_listen(s->grpc, host, port);
 }
 
+static void on_grpc_down(void *arg)
+{
+    struct api_server *s = arg;
+    /* every call is answered: nothing waits for a forward any more */
+    api_forward_stop(s);
+    api_cluster_publish_stop(s);
+    s->shutdown_done(s->shutdown_arg);
+}
+
 void api_server_shutdown(struct api_server *s, void (*done)(void *arg), void *arg)
 {
-    grpc_server_shutdown(s->grpc, done, arg);
+    s->stopping = true;
+    s->shutdown_done = done;
+    s->shutdown_arg = arg;
+    grpc_server_shutdown(s->grpc, on_grpc_down, s);
 }
 
 void api_server_free(struct api_server *s)

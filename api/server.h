@@ -17,6 +17,11 @@
 
 #define API_MAX_METHODS 96
 
+/* etcd's request timeout: how long a forwarded write may take (7 s: 5 s + 2 × election timeout). */
+#define API_REQUEST_TIMEOUT_MS 7000
+
+struct cl_client;
+
 struct api_member {
     uint64_t id;
     const char *name;
@@ -28,7 +33,9 @@ struct api_member {
 
 struct api_config {
     uint64_t cluster_id;
-    struct api_member self;   /* this member (strings must outlive the server) */
+    struct api_member self;           /* this member (strings must outlive the server) */
+    const struct api_member *members; /* the initial cluster, this member included */
+    size_t n_members;
     size_t max_request_bytes; /* etcd's --max-request-bytes: larger requests are refused */
     unsigned max_txn_ops;     /* etcd's --max-txn-ops */
 };
@@ -41,14 +48,33 @@ struct api_server {
     struct grpc_server *grpc;
     struct grpc_method methods[API_MAX_METHODS]; /* registered with grpc */
     size_t n_methods;
-    uint64_t next_request_id; /* ids of the requests this member proposes */
-    bool raising_nospace;     /* this member's NOSPACE alarm is proposed, not yet applied */
+    bool raising_nospace;         /* this member's NOSPACE alarm is proposed, not yet applied */
+    bool stopping;                /* shutdown began */
+    struct cl_client *fwd_client; /* to the leader that forwarded writes go to (api/forward.c) */
+    uint64_t fwd_leader;          /* its member id */
+    uv_timer_t publish_timer;     /* retries publishing this member's attributes */
+    bool publish_started;         /* publish_timer is initialized */
+    bool published;               /* they are applied */
+    bool publishing;              /* a publish is in flight */
+    struct api_ctx *publish_ctx;
+    void (*shutdown_done)(void *arg);
+    void *shutdown_arg;
 };
 
 /* Creates the gRPC server and registers every etcd method (those not built yet answer
  * UNIMPLEMENTED). st and prop must outlive the server. */
 int api_server_init(struct api_server *s, uv_loop_t *loop, store *st, struct proposer *prop,
                     const struct api_config *cfg);
+
+/* The proposer's forwarding hook (raft/node.h): sends a follower's write to the leader. owner is
+ * the api_server. */
+int api_forward(void *owner, const Cairn__InternalRequest *req, uint64_t leader);
+
+/* The proposer's read index hook: asks the leader for its read index. owner is the api_server. */
+int api_ask_read_index(void *owner, uint64_t leader);
+
+/* Starts publishing this member's name and URLs through the log, retrying until it is applied. */
+void api_cluster_publish_start(struct api_server *s);
 
 /* Listens on host:port; 0 or a negative libuv error. */
 int api_server_listen(struct api_server *s, const char *host, int port);

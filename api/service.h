@@ -19,7 +19,15 @@ struct api_ctx {
     struct proposal prop;     /* for writes */
     Cairn__InternalRequest ireq;
     uint64_t quota_cost; /* the write's quota cost (etcd's), checked before proposing */
+    struct read_wait rw; /* a linearizable read waiting for its read index */
+    void (*req_read)(struct api_ctx *c); /* what runs once it may */
+    void *req;                           /* the decoded request of a read that waits */
+    struct store_txn_req txn_req;        /* a waiting read-only txn, converted */
 };
+
+/* Runs read(c) now when linearizable reads may run at once, or once the read index is applied
+ * here; answers with the error when it cannot be obtained. */
+void api_linearizable(struct api_ctx *c, void (*read)(struct api_ctx *c));
 
 /* A new context for call (NULL when memory is exhausted; the call is then answered). */
 struct api_ctx *api_ctx_new(struct api_server *srv, struct grpc_call *call);
@@ -62,6 +70,13 @@ void api_maintenance_register(struct api_server *s);
 void api_cluster_register(struct api_server *s);
 void api_health_register(struct api_server *s);
 void api_unimplemented_register(struct api_server *s);
+void api_forward_register(struct api_server *s);
+
+/* Closes the client forwarded writes go through (at shutdown). */
+void api_forward_stop(struct api_server *s);
+
+/* Stops publishing (at shutdown). */
+void api_cluster_publish_stop(struct api_server *s);
 
 /* Appends one method (path, handlers) with ctx = s. */
 void api_add_method(struct api_server *s, const char *path, bool streaming,

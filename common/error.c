@@ -1,6 +1,8 @@
 /* common/error.c — messages and gRPC codes of cairn's errors. */
 #include "common/error.h"
 
+#include <string.h>
+
 struct err_info {
     int grpc_code;
     const char *msg;
@@ -33,4 +35,14 @@ int cairn_err_grpc_code(int err)
         return 0;
     const struct err_info *i = lookup(err);
     return i ? i->grpc_code : 2;
+}
+
+int cairn_err_from_message(const char *msg)
+{
+    if (!msg)
+        return 0;
+    for (int err = CAIRN_E__FIRST + 1; err < CAIRN_E__LAST; err++)
+        if (!strcmp(lookup(err)->msg, msg))
+            return err;
+    return 0;
 }

@@ -60,6 +60,9 @@ enum cairn_err {
  * "cairn: unknown error". The string is static. */
 const char *cairn_strerror(int err);
 
+/* The error whose message is msg exactly (what another member answered), 0 when none is. */
+int cairn_err_from_message(const char *msg);
+
 /* gRPC status code etcd answers for this error (0 for CAIRN_OK, 2 UNKNOWN for unknown codes). */
 int cairn_err_grpc_code(int err);
 

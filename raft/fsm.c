@@ -127,15 +127,25 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
     struct proposal *p = mine;
     for (size_t i = 0; i < e->n_requests; i++) {
         struct apply_result scratch;
-        const Cairn__InternalRequest *req = p ? p->req : e->requests[i];
-        struct arena *a = p ? p->arena : &f->scratch;
-        struct apply_result *res = p ? &p->res : &scratch;
+        const Cairn__InternalRequest *req = e->requests[i];
+        struct proposal *one = NULL;
+        if (!mine && req->header && req->header->member_id == f->self && f->take_one)
+            one = f->take_one(f, req);
+        struct proposal *w = p ? p : one;
+        if (w)
+            req = w->req;
+        struct arena *a = w ? w->arena : &f->scratch;
+        struct apply_result *res = w ? &w->res : &scratch;
         int err = apply_request(tx, req, a, res);
         if (err)
             fatal(f, "applying log entry %llu failed: %s", (unsigned long long)index,
                   cairn_strerror(err));
         if (res->compacted)
             f->compacting = true;
+        if (one && f->answered) {
+            one->next = NULL;
+            f->answered(f, one, index);
+        }
         if (p)
             p = p->next;
     }

@@ -39,6 +39,10 @@ struct fsm {
      * requests and arenas, and passed to answered() with the entry's index. applied: after every
      * entry, with the number of requests (the owner commits when it likes). fatal: see above. */
     struct proposal *(*take)(struct fsm *f, uint64_t batch, size_t n);
+    /* take_one: for a request in an entry another member proposed whose header names this member
+     * (one this member forwarded to the leader): its waiting proposal, if any; it is answered
+     * through answered() like a batch of one. */
+    struct proposal *(*take_one)(struct fsm *f, const Cairn__InternalRequest *req);
     void (*answered)(struct fsm *f, struct proposal *list, uint64_t index);
     void (*applied_hook)(struct fsm *f, unsigned requests);
     void (*fatal)(struct fsm *f, const char *why);

@@ -177,6 +177,43 @@ static struct proposal *fsm_take(struct fsm *f, uint64_t seq, size_t count)
     return list;
 }
 
+static void release_applied(struct node *n);
+static void start_reads(struct node *n);
+
+static struct proposal *fsm_take_one(struct fsm *f, const Cairn__InternalRequest *req)
+{
+    struct node *n = of_fsm(f);
+    for (struct proposal **pp = &n->forwarded; *pp; pp = &(*pp)->next) {
+        struct proposal *p = *pp;
+        if (p->req->id == req->id) {
+            *pp = p->next;
+            p->next = NULL;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+void node_forward_failed(struct node *n, uint64_t request_id, int err)
+{
+    for (struct proposal **pp = &n->forwarded; *pp; pp = &(*pp)->next) {
+        struct proposal *p = *pp;
+        if (p->req->id == request_id) {
+            *pp = p->next;
+            p->next = NULL;
+            p->cb(p, err);
+            return;
+        }
+    }
+}
+
+uint64_t node_next_request_id(struct node *n)
+{
+    /* etcd's generator: 2 bytes of the member ID, 5 of milliseconds at start, 1 counter byte
+     * carrying into the time part */
+    return (n->o.id & 0xffff) << 48 | ((n->next_request++) & 0xffffffffffffull);
+}
+
 static void fsm_answered(struct fsm *f, struct proposal *list, uint64_t index)
 {
     answer_list(of_fsm(f), list, index);
@@ -188,6 +225,8 @@ static void fsm_applied(struct fsm *f, unsigned requests)
     struct node *n = of_fsm(f);
     if (f->compacting)
         uv_idle_start(&n->idle, on_idle);
+    if (n->reads_apply)
+        release_applied(n);
     commit_policy(n);
 }
 
@@ -227,16 +266,36 @@ static void on_wait_timer(uv_timer_t *t)
     expire_waiting(t->data);
 }
 
+/* Hands each proposal to the owner's forwarder, keeping it until it is applied here. */
+static void forward_list(struct node *n, struct proposal *p, uint64_t leader)
+{
+    while (p) {
+        struct proposal *next = p->next;
+        int err = n->forward && !p->local_only ? 0 : CAIRN_E_NOT_LEADER;
+        if (!err) {
+            p->next = n->forwarded; /* before the call: its answer may come at once */
+            n->forwarded = p;
+            err = n->forward(n->owner, p->req, leader);
+            if (err)
+                node_forward_failed(n, p->req->id, err);
+        } else {
+            p->cb(p, err);
+        }
+        p = next;
+    }
+}
+
 /* Proposes every queued request as one entry. */
 static void propose_queued(struct node *n)
 {
     if (!n->head)
         return;
     if (raft_state(&n->raft) != RAFT_LEADER) {
-        if (node_leader(n) != 0) {
+        uint64_t leader = node_leader(n);
+        if (leader != 0) {
             struct proposal *list = n->head;
             n->head = n->tail = NULL;
-            fail_list(list, CAIRN_E_NOT_LEADER);
+            forward_list(n, list, leader);
         } else if (!uv_is_active((uv_handle_t *)&n->wait_timer)) {
             uint64_t waited = uv_now(n->loop) - n->waiting_since;
             uint64_t left = waited < n->o.request_timeout_ms ? n->o.request_timeout_ms - waited : 0;
@@ -316,10 +375,150 @@ static void on_check(uv_check_t *h)
         return;
     expire_waiting(n);
     propose_queued(n);
+    start_reads(n);
+    if (n->reads_apply)
+        release_applied(n);
     if (n->fsm.compacting)
         compact_step(n);
-    if (!n->fsm.compacting && (!n->head || raft_state(&n->raft) != RAFT_LEADER))
+    if (!n->fsm.compacting && (!n->head || raft_state(&n->raft) != RAFT_LEADER) &&
+        (!n->reads_next || n->reads_busy))
         uv_idle_stop(&n->idle);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Linearizable reads */
+
+/* The only voter is this member: its applied state holds every committed entry. */
+static bool sole_voter(struct node *n)
+{
+    const struct raft_configuration *c = &n->raft.configuration;
+    unsigned voters = 0;
+    bool me = false;
+    for (unsigned i = 0; i < c->n; i++) {
+        if (c->servers[i].role != RAFT_VOTER)
+            continue;
+        voters++;
+        me |= c->servers[i].id == n->o.id;
+    }
+    return voters == 1 && me;
+}
+
+static void answer_reads(struct read_wait *w, int err)
+{
+    while (w) {
+        struct read_wait *next = w->next;
+        w->cb(w, err);
+        w = next;
+    }
+}
+
+static void on_read_barrier(struct raft_barrier *req, int status)
+{
+    struct node *n = req->data;
+    struct read_wait *list = n->reads_asked;
+    n->reads_asked = NULL;
+    n->reads_busy = false;
+    /* the barrier is applied: everything committed before the reads arrived is in the store */
+    answer_reads(list, status ? raft_err_to_cairn(status) : 0);
+    start_reads(n);
+}
+
+/* Reads wait until an index is applied here; answers those that may go. */
+static void release_applied(struct node *n)
+{
+    uint64_t applied = raft_last_applied(&n->raft);
+    for (struct read_wait **pp = &n->reads_apply; *pp;) {
+        struct read_wait *w = *pp;
+        if (w->index <= applied) {
+            *pp = w->next;
+            w->cb(w, 0);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
+void node_read_index_done(struct node *n, int err, uint64_t index)
+{
+    struct read_wait *list = n->reads_asked;
+    n->reads_asked = NULL;
+    n->reads_busy = false;
+    if (err) {
+        answer_reads(list, err);
+    } else {
+        while (list) {
+            struct read_wait *next = list->next;
+            list->index = index;
+            list->next = n->reads_apply;
+            n->reads_apply = list;
+            list = next;
+        }
+        release_applied(n);
+    }
+    start_reads(n);
+}
+
+/* Starts the next barrier (leader) or question (follower) for the reads queued since the last. */
+static void start_reads(struct node *n)
+{
+    if (n->reads_busy || !n->reads_next || n->closing)
+        return;
+    if (raft_state(&n->raft) == RAFT_LEADER) {
+        n->reads_asked = n->reads_next;
+        n->reads_next = NULL;
+        n->reads_busy = true;
+        n->barrier.data = n;
+        int rv = raft_barrier(&n->raft, &n->barrier, on_read_barrier);
+        if (rv) {
+            n->reads_busy = false;
+            struct read_wait *list = n->reads_asked;
+            n->reads_asked = NULL;
+            answer_reads(list, raft_err_to_cairn(rv));
+        }
+        return;
+    }
+    uint64_t leader = node_leader(n);
+    if (leader == 0) {
+        if (uv_now(n->loop) - n->reads_since >= n->o.request_timeout_ms) {
+            struct read_wait *list = n->reads_next;
+            n->reads_next = NULL;
+            answer_reads(list, CAIRN_E_TIMEOUT);
+        }
+        return; /* the check handle tries again on later turns */
+    }
+    /* reads that must not travel (a leader's answer to a follower's question) */
+    for (struct read_wait **pp = &n->reads_next; *pp;) {
+        struct read_wait *w = *pp;
+        if (w->local_only || !n->ask_read_index) {
+            *pp = w->next;
+            w->cb(w, CAIRN_E_NOT_LEADER);
+        } else {
+            pp = &w->next;
+        }
+    }
+    if (!n->reads_next)
+        return;
+    n->reads_asked = n->reads_next;
+    n->reads_next = NULL;
+    n->reads_busy = true;
+    int err = n->ask_read_index(n->owner, leader);
+    if (err)
+        node_read_index_done(n, err, 0);
+}
+
+static int node_read_index(struct proposer *self, struct read_wait *w)
+{
+    struct node *n = from_base(self);
+    if (n->closing || !n->started)
+        return CAIRN_E_STOPPED;
+    if (raft_state(&n->raft) == RAFT_LEADER && sole_voter(n))
+        return 1;
+    if (!n->reads_next)
+        n->reads_since = uv_now(n->loop);
+    w->next = n->reads_next;
+    n->reads_next = w;
+    uv_idle_start(&n->idle, on_idle); /* asked on this turn of the loop */
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -338,6 +537,21 @@ static uint64_t node_applied_index(struct proposer *self)
 static uint64_t node_committed_index(struct proposer *self)
 {
     return raft_commit_index(&from_base(self)->raft);
+}
+
+static uint64_t node_request_id_of(struct proposer *self)
+{
+    return node_next_request_id(from_base(self));
+}
+
+static void node_forward_failed_of(struct proposer *self, uint64_t id, int err)
+{
+    node_forward_failed(from_base(self), id, err);
+}
+
+static void node_read_index_done_of(struct proposer *self, int err, uint64_t index)
+{
+    node_read_index_done(from_base(self), err, index);
 }
 
 static uint64_t node_leader_of(struct proposer *self)
@@ -397,12 +611,19 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
     n->base.applied_index = node_applied_index;
     n->base.committed_index = node_committed_index;
     n->base.leader = node_leader_of;
+    n->base.next_request_id = node_request_id_of;
+    n->base.forward_failed = node_forward_failed_of;
+    n->base.read_index = node_read_index;
+    n->base.read_index_done = node_read_index_done_of;
     n->loop = loop;
     n->st = st;
     n->o = *o;
     /* Sequence numbers unique across restarts, so an entry of an earlier run is never taken for
      * one this run waits for. */
     n->next_batch = ((uint64_t)time(NULL) << 24) + 1;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    n->next_request = ((uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000) << 8;
 
     int err = fsm_init(&n->fsm, st, o->id);
     if (err) {
@@ -412,6 +633,7 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
     n->fsm.raft = &n->raft;
     n->fsm.data = n;
     n->fsm.take = fsm_take;
+    n->fsm.take_one = fsm_take_one;
     n->fsm.answered = fsm_answered;
     n->fsm.applied_hook = fsm_applied;
     n->fsm.fatal = fsm_fatal;
@@ -524,5 +746,16 @@ void node_close(struct node *n, void (*done)(struct node *n))
     struct proposal *queued = n->head;
     n->head = n->tail = NULL;
     fail_list(queued, CAIRN_E_STOPPED);
+    queued = n->forwarded;
+    n->forwarded = NULL;
+    fail_list(queued, CAIRN_E_STOPPED);
+    struct read_wait *reads = n->reads_next;
+    n->reads_next = NULL;
+    answer_reads(reads, CAIRN_E_STOPPED);
+    reads = n->reads_apply;
+    n->reads_apply = NULL;
+    answer_reads(reads, CAIRN_E_STOPPED);
+    /* a barrier in flight fails when libraft closes; a question in flight was answered when the
+     * owner's client closed */
     raft_close(&n->raft, on_raft_closed);
 }

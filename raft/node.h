@@ -79,10 +79,27 @@ struct node {
     struct node_batch *inflight;  /* proposed entries not applied yet, oldest first */
     struct node_batch *inflight_tail;
     uint64_t next_batch;       /* sequence number of the next entry this member proposes */
+    uint64_t next_request;     /* counter behind node_next_request_id() */
     struct proposal *physical; /* compactions answered once their history is removed */
     bool started;              /* raft_start succeeded */
     bool closing;
     int handles_open;
+    struct proposal *forwarded; /* sent to the leader, answered when applied here */
+    /* Sends p's request to leader (set by the owner; NULL: a follower answers writes "not
+     * leader"). Returns 0 when the request went out: the node answers p once the request is
+     * applied here, or when the owner reports node_forward_failed(); else an error for p. */
+    int (*forward)(void *owner, const Cairn__InternalRequest *req, uint64_t leader);
+    /* Asks leader for its read index (set by the owner; NULL: followers refuse linearizable
+     * reads "not leader"). Returns 0 when the question went out: the owner then reports the answer
+     * with node_read_index_done(). */
+    int (*ask_read_index)(void *owner, uint64_t leader);
+    void *owner;                   /* the owner's */
+    struct read_wait *reads_next;  /* leader: reads for the next barrier; follower: next question */
+    struct read_wait *reads_asked; /* in the barrier / the question in flight */
+    struct read_wait *reads_apply; /* follower: index known, waiting until it is applied here */
+    bool reads_busy;               /* a barrier or a question is in flight */
+    struct raft_barrier barrier;   /* the leader's read barrier */
+    uint64_t reads_since;          /* loop time (ms) the oldest queued read arrived */
     void (*on_closed)(struct node *n);
     /* Called when the member cannot go on without diverging from the others (a storage failure
      * while applying, a log entry it cannot decode, a store behind its snapshot). Must not return
@@ -100,6 +117,18 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
 /* Whether this member leads now; the leader's id (0: none known). */
 bool node_is_leader(struct node *n);
 uint64_t node_leader(struct node *n);
+
+/* The leader did not take the forwarded request with this id (err): its proposal, if it still
+ * waits, is answered with err. */
+void node_forward_failed(struct node *n, uint64_t request_id, int err);
+
+/* The leader answered a read index question: every read asked with it may run once this member
+ * applied index (err 0), or fails with err. */
+void node_read_index_done(struct node *n, int err, uint64_t index);
+
+/* A request id unique in the cluster and across this member's restarts (etcd's: the member ID's
+ * low bits above a time-based counter). */
+uint64_t node_next_request_id(struct node *n);
 
 /* Stops: fails queued proposals "server stopped", closes libraft, commits the store durably and
  * closes the handles; done runs afterwards. */

@@ -25,7 +25,20 @@ struct proposal {
     struct arena *arena;               /* set by the caller: the response is built here */
     struct apply_result res;           /* filled before cb when err == 0 */
     uint64_t index;                    /* log index the request was applied at */
+    bool local_only;                   /* set by the caller: fail NOT_LEADER rather than forward */
     struct proposal *next;             /* the proposer's queue link */
+};
+
+/* A linearizable read waiting until this member's applied state is at least the leader's commit
+ * index at the time the read arrived (etcd's read index). Caller-owned like a proposal. */
+struct read_wait;
+typedef void (*read_wait_cb)(struct read_wait *w, int err);
+struct read_wait {
+    read_wait_cb cb;        /* set by the caller */
+    void *data;             /* the caller's */
+    bool local_only;        /* set by the caller: fail NOT_LEADER rather than ask the leader */
+    uint64_t index;         /* the read index, once known */
+    struct read_wait *next; /* the proposer's queue link */
 };
 
 struct proposer {
@@ -39,6 +52,15 @@ struct proposer {
     uint64_t (*committed_index)(struct proposer *self);
     /* The leader's member id, 0 while none is known. */
     uint64_t (*leader)(struct proposer *self);
+    /* An id for a new request, unique in the cluster and across restarts. */
+    uint64_t (*next_request_id)(struct proposer *self);
+    /* Returns 1 when a linearizable read may run now (w unused), 0 when w->cb will run later
+     * (err 0: read now), or an error. */
+    int (*read_index)(struct proposer *self, struct read_wait *w);
+    /* The leader's answer to the read index question this member asked (err, or its index). */
+    void (*read_index_done)(struct proposer *self, int err, uint64_t index);
+    /* The leader did not take the request with this id that this member forwarded (err). */
+    void (*forward_failed)(struct proposer *self, uint64_t request_id, int err);
 };
 
 static inline int proposer_propose(struct proposer *pr, struct proposal *p)

@@ -232,6 +232,8 @@ static int open_tables(store *st, bool create)
         rc = mdb_dbi_open(txn, "lkeys", c | MDB_DUPSORT, &st->lkeys);
     if (!rc)
         rc = mdb_dbi_open(txn, "alarm", c, &st->alarm);
+    if (!rc) /* added after format 1 was first written: created in older stores on open */
+        rc = mdb_dbi_open(txn, "member", MDB_CREATE, &st->member);
     if (rc) {
         mdb_txn_abort(txn);
         return rc == MDB_NOTFOUND ? CAIRN_E_CORRUPT : tx_fail(NULL, rc);

@@ -23,6 +23,7 @@ struct store {
     MDB_dbi lease;          /* lease id → TTLs */
     MDB_dbi lkeys;          /* lease id → attached keys (dupsort) */
     MDB_dbi alarm;          /* alarm type, member id → (nothing) */
+    MDB_dbi member;         /* member id → the member's record (the caller's encoding) */
     struct store_options o; /* options with defaults filled in */
     int lock_fd;            /* flock'd <dir>/cairn.lock, held while open */
     size_t psize;           /* LMDB page size */

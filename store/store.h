@@ -435,4 +435,21 @@ int store_alarm_list(store_tx *tx, int type, struct arena *a, struct store_alarm
 /* Whether any member raised an alarm of this type (not NONE). */
 int store_alarm_active(store_tx *tx, int type, bool *active);
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Members (store/member.c): the cluster's members as replicated state; the caller encodes each. */
+
+struct store_member {
+    uint64_t id;
+    store_bytes data; /* the caller's encoding of the member */
+};
+
+/* Sets member id's record (write transaction). */
+int store_member_put(store_tx *tx, uint64_t id, store_bytes data);
+
+/* Removes member id's record; *removed tells whether there was one. */
+int store_member_delete(store_tx *tx, uint64_t id, bool *removed);
+
+/* Every member, by id. Results as for ranges. */
+int store_member_list(store_tx *tx, struct arena *a, struct store_member **out, size_t *n);
+
 #endif

@@ -24,6 +24,7 @@ struct daemon {
     store *st;
     struct node node;
     struct api_server api;
+    struct api_member members[CONFIG_MAX_MEMBERS];
     uv_signal_t sigterm, sigint;
     bool stopping;
 };
@@ -175,10 +176,19 @@ static int start(struct daemon *d)
     if (start_node(d))
         return -1;
     int err;
+    for (size_t i = 0; i < c->n_members; i++)
+        d->members[i] = (struct api_member){c->members[i].id,
+                                            c->members[i].name,
+                                            c->members[i].peer_urls,
+                                            c->members[i].n_peer_urls,
+                                            NULL,
+                                            0};
     struct api_config ac = {
         .cluster_id = cluster_id,
         .self = {member_id, c->name, c->advertise_peer, c->n_advertise_peer, c->advertise_client,
                  c->n_advertise_client},
+        .members = d->members,
+        .n_members = c->n_members,
         .max_request_bytes = (size_t)c->max_request_bytes,
         .max_txn_ops = (unsigned)c->max_txn_ops,
     };
@@ -186,6 +196,9 @@ static int start(struct daemon *d)
         log_error("cairnd: cannot start the gRPC server: %s", uv_strerror(err));
         return -1;
     }
+    d->node.forward = api_forward;
+    d->node.ask_read_index = api_ask_read_index;
+    d->node.owner = &d->api;
     for (size_t i = 0; i < c->n_listen_client; i++) {
         const struct config_url *u = &c->listen_client[i];
         if ((err = api_server_listen(&d->api, u->host, u->port))) {
@@ -202,6 +215,7 @@ static int start(struct daemon *d)
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     log_info("cairnd: member %016llx of cluster %016llx, data in %s", (unsigned long long)member_id,
              (unsigned long long)cluster_id, c->data_dir);
+    api_cluster_publish_start(&d->api);
     log_info("cairnd: ready to serve client requests");
     return 0;
 }

@@ -4,6 +4,8 @@
  * the client runs on the test's loop. Fakes on the test's loop stand for broken servers: a port
  * nothing listens on, an HTTP/2 server that never answers (it records the request headers), and
  * one that drops the connection as soon as a request arrives. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -19,33 +22,34 @@
 #include "api/server.h"
 #include "client/cairn_client.h"
 #include "common/error.h"
-#include "raft/local.h"
+#include "raft/node.h"
 #include "tests/unit/helpers/fixture.h"
 
 /* ---------------------------------------------------------------------------------------------- */
 /* The real server, in a thread */
 
 struct srv {
-    struct fx *store_fx;        /* temporary store */
-    uv_loop_t loop;             /* the server's loop */
-    uv_async_t stop;            /* asks the server loop to shut down */
-    struct local_proposer prop; /* single-member proposer */
-    struct api_server api;      /* etcd's services */
-    pthread_t thread;           /* runs loop */
-    int port;                   /* where it listens */
-    char endpoint[32];          /* "127.0.0.1:port" */
+    struct fx *store_fx;   /* temporary store */
+    uv_loop_t loop;        /* the server's loop */
+    uv_async_t stop;       /* asks the server loop to shut down */
+    struct node node;      /* a single-member cluster */
+    char raft_dir[64];     /* its log */
+    struct api_server api; /* etcd's services */
+    pthread_t thread;      /* runs loop */
+    int port;              /* where it listens */
+    char endpoint[32];     /* "127.0.0.1:port" */
 };
 
-static void on_prop_closed(struct local_proposer *lp)
+static void on_node_closed(struct node *n)
 {
-    struct srv *s = (struct srv *)((char *)lp - offsetof(struct srv, prop));
+    struct srv *s = (struct srv *)((char *)n - offsetof(struct srv, node));
     uv_close((uv_handle_t *)&s->stop, NULL);
 }
 
 static void on_api_stopped(void *arg)
 {
     struct srv *s = arg;
-    local_proposer_close(&s->prop, on_prop_closed);
+    node_close(&s->node, on_node_closed);
 }
 
 static void on_stop(uv_async_t *a)
@@ -61,6 +65,18 @@ static void *srv_main(void *arg)
     return NULL;
 }
 
+/* A TCP port on 127.0.0.1 that nothing listens on now. */
+static int free_tcp_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
 static const char *const peer_urls[] = {"http://127.0.0.1:2380"};
 static const char *const client_urls[] = {"http://127.0.0.1:2379"};
 
@@ -69,12 +85,27 @@ static struct srv *srv_start(void)
     struct srv *s = calloc(1, sizeof *s);
     s->store_fx = fx_open(NULL);
     assert_int_equal(uv_loop_init(&s->loop), 0);
-    assert_int_equal(local_proposer_init(&s->prop, &s->loop, s->store_fx->st), 0);
+    snprintf(s->raft_dir, sizeof s->raft_dir, "/tmp/cairn-test-raft-XXXXXX");
+    assert_non_null(mkdtemp(s->raft_dir));
+    struct node_options o;
+    node_options_default(&o);
+    char address[32];
+    snprintf(address, sizeof address, "127.0.0.1:%d", free_tcp_port());
+    o.id = 0xabcd;
+    o.address = address;
+    o.dir = s->raft_dir;
+    o.peers[0].id = o.id;
+    snprintf(o.peers[0].address, sizeof o.peers[0].address, "%s", address);
+    o.n_peers = 1;
+    o.bootstrap = true;
+    char why[256];
+    assert_int_equal(node_start(&s->node, &s->loop, s->store_fx->st, &o, why, sizeof why), 0);
     struct api_config cfg = {.cluster_id = 0x1234,
                              .self = {0xabcd, "test", peer_urls, 1, client_urls, 1},
                              .max_request_bytes = 1572864,
                              .max_txn_ops = 128};
-    assert_int_equal(api_server_init(&s->api, &s->loop, s->store_fx->st, &s->prop.base, &cfg), 0);
+    assert_int_equal(api_server_init(&s->api, &s->loop, s->store_fx->st, &s->node.base, &cfg), 0);
+    api_cluster_publish_start(&s->api); /* as cairnd does: MemberList lists this member */
     assert_int_equal(api_server_listen(&s->api, "127.0.0.1", 0), 0);
     s->port = grpc_server_port(s->api.grpc);
     snprintf(s->endpoint, sizeof s->endpoint, "127.0.0.1:%d", s->port);
@@ -94,6 +125,9 @@ static void srv_stop(struct srv *s)
     uv_run(&s->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&s->loop), 0);
     fx_close(s->store_fx);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->raft_dir);
+    assert_int_equal(system(cmd), 0);
     free(s);
 }
 
