@@ -191,6 +191,10 @@ static void fill_defaults(struct store_options *o, const struct store_options *i
         /* The quota is the real limit; the map leaves room above it so that deletes and compaction
          * still work when the quota is reached. It is address space only, not memory. */
         uint64_t m = o->quota_bytes * 2;
+        /* Without its own check, writes that passed the caller's check together can overshoot
+         * the quota by a batch of maximal requests: more room, still only address space. */
+        if (o->quota_by_caller)
+            m += 4ull << 30;
         o->map_bytes = m < (256ull << 20) ? (256ull << 20) : m;
     }
 }
@@ -585,7 +589,7 @@ bool store_quota_fits(store *st, uint64_t cost)
 
 int quota_charge(store_tx *tx, uint64_t cost)
 {
-    if (cost == 0)
+    if (cost == 0 || tx->st->o.quota_by_caller)
         return 0;
     if (tx->base_bytes + tx->pending_bytes + cost >= tx->st->o.quota_bytes)
         return CAIRN_E_NO_SPACE;

@@ -57,6 +57,10 @@ struct store_options {
     unsigned max_txn_ops;   /* 0 → STORE_DEFAULT_MAX_TXN_OPS */
     unsigned compact_batch; /* 0 → STORE_DEFAULT_COMPACT_BATCH */
     bool nosync; /* benchmarks only: commits are never flushed; a power loss can corrupt */
+    /* Writes are not checked against the quota: the caller checks before writing (etcd's API
+     * does, before proposing). For replicated writes, whose outcome must not depend on when this
+     * member last committed. store_quota_fits() still answers. */
+    bool quota_by_caller;
 };
 
 /* Opens (creating if absent) the store in directory `dir`, which must exist or be creatable. A

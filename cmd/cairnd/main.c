@@ -70,7 +70,8 @@ static int open_store(struct daemon *d)
         return -1;
     }
     struct store_options o = {.quota_bytes = d->cfg.quota_backend_bytes,
-                              .max_txn_ops = (unsigned)d->cfg.max_txn_ops};
+                              .max_txn_ops = (unsigned)d->cfg.max_txn_ops,
+                              .quota_by_caller = true}; /* replicated: see store_options */
     int err = store_open(store_dir, &o, &d->st);
     if (err) {
         log_error("cairnd: cannot open the data directory %s: %s", d->cfg.data_dir,
