@@ -122,7 +122,7 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
     if (!e)
         fatal(f, "log entry %llu cannot be decoded", (unsigned long long)index);
     struct proposal *mine =
-        e->member_id == f->self && f->take ? f->take(f, e->batch, e->n_requests) : NULL;
+        e->member_id == f->self && f->take ? f->take(f, e->batch, e->n_requests, index) : NULL;
     store_tx *tx = write_tx(f);
     struct proposal *p = mine;
     for (size_t i = 0; i < e->n_requests; i++) {

@@ -34,11 +34,12 @@ struct fsm {
     bool compacting;      /* a compaction was applied and physical steps remain */
     struct arena scratch; /* responses of entries nobody here waits for */
     void *data;           /* the owner's */
-    /* The owner's hooks. take: the proposals of this member's entry `batch` holding n requests,
-     * if they still wait (NULL otherwise); they are then applied with the proposals' own
-     * requests and arenas, and passed to answered() with the entry's index. applied: after every
-     * entry, with the number of requests (the owner commits when it likes). fatal: see above. */
-    struct proposal *(*take)(struct fsm *f, uint64_t batch, size_t n);
+    /* The owner's hooks. take: the proposals of this member's entry `batch` holding n requests at
+     * log index `index`, if they still wait (NULL otherwise); they are then applied with the
+     * proposals' own requests and arenas, and passed to answered() with the entry's index. applied:
+     * after every entry, with the number of requests (the owner commits when it likes). fatal: see
+     * above. */
+    struct proposal *(*take)(struct fsm *f, uint64_t batch, size_t n, uint64_t index);
     /* take_one: for a request in an entry another member proposed whose header names this member
      * (one this member forwarded to the leader): its waiting proposal, if any; it is answered
      * through answered() like a batch of one. */

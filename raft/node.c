@@ -156,7 +156,11 @@ static void on_entry_done(struct raft_apply *req, int status, void *result)
         if (status == 0)
             log_error("raft: entry of batch %llu committed but not applied",
                       (unsigned long long)b->seq);
-        fail_list(b->first, status ? raft_err_to_cairn(status) : CAIRN_E_INTERNAL);
+        /* at close libraft fails what it holds as a lost leadership: etcd says "server stopped" */
+        int err = n->closing ? CAIRN_E_STOPPED
+                  : status   ? raft_err_to_cairn(status)
+                             : CAIRN_E_INTERNAL;
+        fail_list(b->first, err);
     }
     free(b);
 }
@@ -164,11 +168,13 @@ static void on_entry_done(struct raft_apply *req, int status, void *result)
 /* ---------------------------------------------------------------------------------------------- */
 /* The state machine's hooks */
 
-static struct proposal *fsm_take(struct fsm *f, uint64_t seq, size_t count)
+static struct proposal *fsm_take(struct fsm *f, uint64_t seq, size_t count, uint64_t index)
 {
     struct node *n = of_fsm(f);
     struct node_batch *b = inflight_find(n, seq);
-    if (!b || b->n != count)
+    /* libraft gave the entry its index when it was proposed: an entry of an earlier run with the
+     * same sequence number sits at another index */
+    if (!b || b->n != count || b->req.index != index)
         return NULL; /* not ours after all */
     b->applied = true;
     inflight_remove(n, b);
@@ -248,12 +254,11 @@ static int node_propose(struct proposer *self, struct proposal *p)
     if (n->closing || !n->started)
         return CAIRN_E_STOPPED;
     p->next = NULL;
+    p->queued_at = uv_now(n->loop);
     if (n->tail)
         n->tail->next = p;
-    else {
+    else
         n->head = p;
-        n->waiting_since = uv_now(n->loop);
-    }
     n->tail = p;
     uv_idle_start(&n->idle, on_idle); /* propose on this turn of the loop, whatever woke it */
     return 0;
@@ -297,7 +302,7 @@ static void propose_queued(struct node *n)
             n->head = n->tail = NULL;
             forward_list(n, list, leader);
         } else if (!uv_is_active((uv_handle_t *)&n->wait_timer)) {
-            uint64_t waited = uv_now(n->loop) - n->waiting_since;
+            uint64_t waited = uv_now(n->loop) - n->head->queued_at;
             uint64_t left = waited < n->o.request_timeout_ms ? n->o.request_timeout_ms - waited : 0;
             uv_timer_start(&n->wait_timer, on_wait_timer, left, 0);
         }
@@ -322,7 +327,8 @@ static void propose_queued(struct node *n)
     b->req.data = n;
     int rv = raft_apply(&n->raft, &b->req, &buf, 1, on_entry_done);
     if (rv) {
-        /* libraft owns buf.base from the call on, whatever it returns */
+        /* libraft frees buf.base on some of its error paths and not on others: never freeing it
+         * here risks a leak on an error that is fatal to proposing anyway, never a double free */
         log_warn("raft: cannot propose: %s", raft_errmsg(&n->raft));
         free(b);
         fail_list(list, raft_err_to_cairn(rv));
@@ -335,17 +341,25 @@ static void propose_queued(struct node *n)
     n->inflight_tail = b;
 }
 
-/* Proposals that waited longer than the request timeout for a leader fail. */
+/* Proposals that waited longer than the request timeout for a leader fail; the queue is in
+ * arrival order, so they are its head. */
 static void expire_waiting(struct node *n)
 {
     if (!n->head || raft_state(&n->raft) == RAFT_LEADER)
         return;
-    if (uv_now(n->loop) - n->waiting_since < n->o.request_timeout_ms)
-        return;
-    struct proposal *list = n->head;
-    n->head = n->tail = NULL;
-    uv_timer_stop(&n->wait_timer);
-    fail_list(list, CAIRN_E_TIMEOUT);
+    uint64_t now = uv_now(n->loop);
+    struct proposal *expired = NULL, **tail = &expired;
+    while (n->head && now - n->head->queued_at >= n->o.request_timeout_ms) {
+        struct proposal *p = n->head;
+        n->head = p->next;
+        p->next = NULL;
+        *tail = p;
+        tail = &p->next;
+    }
+    if (!n->head)
+        n->tail = NULL;
+    uv_timer_stop(&n->wait_timer); /* re-armed for the next oldest on the next turn */
+    fail_list(expired, CAIRN_E_TIMEOUT);
 }
 
 /* One bounded step of physical compaction inside the store's write transaction. */
@@ -592,6 +606,19 @@ static int mkdir_p(const char *dir)
     return mkdir(path, 0700) && errno != EEXIST ? -1 : 0;
 }
 
+/* Whether libraft has written its state (metadata files) in dir. */
+static bool has_raft_state(const char *dir)
+{
+    char path[4200];
+    struct stat st;
+    for (int i = 1; i <= 2; i++) {
+        snprintf(path, sizeof path, "%s/metadata%d", dir, i);
+        if (stat(path, &st) == 0)
+            return true;
+    }
+    return false;
+}
+
 static void init_handles(struct node *n)
 {
     uv_timer_init(n->loop, &n->commit_timer);
@@ -620,7 +647,7 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
     n->o = *o;
     /* Sequence numbers unique across restarts, so an entry of an earlier run is never taken for
      * one this run waits for. */
-    n->next_batch = ((uint64_t)time(NULL) << 24) + 1;
+    n->next_batch = ((uint64_t)time(NULL) << 24) + 1; /* plus the entry's index when matched */
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     n->next_request = ((uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000) << 8;
@@ -675,6 +702,13 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
     raft_set_snapshot_trailing(&n->raft, o->snapshot_trailing);
 
     err = 0;
+    if (n->fsm.applied > 0 && !has_raft_state(o->dir)) {
+        snprintf(why, why_len,
+                 "the store has entries up to index %llu but there is no raft log in %s: the "
+                 "data directory is damaged or from an older cairnd",
+                 (unsigned long long)n->fsm.applied, o->dir);
+        return CAIRN_E_CORRUPT;
+    }
     if (o->bootstrap) {
         struct raft_configuration conf;
         raft_configuration_init(&conf);
@@ -682,13 +716,7 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
             rv = raft_configuration_add(&conf, o->peers[i].id, o->peers[i].address, RAFT_VOTER);
         if (!rv) {
             rv = raft_bootstrap(&n->raft, &conf);
-            if (rv == 0 && n->fsm.applied > 0) {
-                snprintf(why, why_len,
-                         "the store has entries up to index %llu but there is no raft log: "
-                         "the data directory is damaged or from an older cairnd",
-                         (unsigned long long)n->fsm.applied);
-                err = CAIRN_E_CORRUPT;
-            } else if (rv == RAFT_CANTBOOTSTRAP) {
+            if (rv == RAFT_CANTBOOTSTRAP) {
                 rv = 0; /* a log exists: restart with it, the initial cluster is history */
             } else if (rv) {
                 snprintf(why, why_len, "cannot bootstrap the cluster: %s", raft_errmsg(&n->raft));

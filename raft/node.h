@@ -75,7 +75,6 @@ struct node {
     uv_check_t check;             /* proposes the turn's requests after the loop polled */
     uv_idle_t idle;               /* keeps the loop turning while work is queued */
     struct proposal *head, *tail; /* proposals waiting for the next entry */
-    uint64_t waiting_since;       /* loop time (ms) the oldest queued proposal arrived */
     struct node_batch *inflight;  /* proposed entries not applied yet, oldest first */
     struct node_batch *inflight_tail;
     uint64_t next_batch;       /* sequence number of the next entry this member proposes */

@@ -26,6 +26,7 @@ struct proposal {
     struct apply_result res;           /* filled before cb when err == 0 */
     uint64_t index;                    /* log index the request was applied at */
     bool local_only;                   /* set by the caller: fail NOT_LEADER rather than forward */
+    uint64_t queued_at;                /* the proposer's: loop time (ms) it was proposed */
     struct proposal *next;             /* the proposer's queue link */
 };
 
