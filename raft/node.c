@@ -619,6 +619,33 @@ static bool has_raft_state(const char *dir)
     return false;
 }
 
+/* A peer belongs to another cluster. A member that never applied an entry and finds most of the
+ * other members of its initial cluster in another cluster was started with the wrong cluster (its
+ * token or initial cluster differ from theirs): it stops, saying so. Otherwise the foreign peer's
+ * connections are refused, and that is all. */
+static void on_cluster_mismatch(struct cluster_transport *t, const char *address, uint64_t theirs,
+                                bool accepted)
+{
+    (void)accepted;
+    struct node *n = t->data;
+    if (n->fsm.applied > 0)
+        return;
+    bool known = false;
+    for (size_t i = 0; i < n->n_foreign; i++)
+        known |= !strcmp(n->foreign[i], address);
+    if (!known && n->n_foreign < NODE_MAX_PEERS)
+        snprintf(n->foreign[n->n_foreign++], sizeof n->foreign[0], "%s", address);
+    size_t others = n->o.n_peers > 0 ? n->o.n_peers - 1 : 0;
+    if (others == 0 || n->n_foreign * 2 <= others)
+        return;
+    char why[512];
+    snprintf(why, sizeof why,
+             "the member at %s belongs to cluster %016llx, this member to %016llx: check "
+             "--initial-cluster and --initial-cluster-token",
+             address, (unsigned long long)theirs, (unsigned long long)n->o.cluster_id);
+    fsm_fatal(&n->fsm, why);
+}
+
 static void init_handles(struct node *n)
 {
     uv_timer_init(n->loop, &n->commit_timer);
@@ -669,29 +696,31 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
         snprintf(why, why_len, "cannot create %s: %s", o->dir, strerror(errno));
         return CAIRN_E_IO;
     }
-    init_handles(n);          /* raft_start may apply entries already */
-    n->transport.version = 1; /* the struct versions libraft asks its users to set */
-    n->io.version = 2;
-    int rv = raft_uv_tcp_init(&n->transport, loop);
+    init_handles(n);   /* raft_start may apply entries already */
+    n->io.version = 2; /* the struct version libraft asks its users to set */
+    int rv = cluster_transport_init(&n->transport, loop, o->cluster_id);
+    n->transport.mismatch = on_cluster_mismatch;
+    n->transport.data = n;
     if (rv) {
-        snprintf(why, why_len, "cannot set up the peer transport: %s", n->transport.errmsg);
+        snprintf(why, why_len, "cannot set up the peer transport: %s", n->transport.base.errmsg);
         return CAIRN_E_INTERNAL;
     }
-    if (o->bind_address && (rv = raft_uv_tcp_set_bind_address(&n->transport, o->bind_address))) {
+    if (o->bind_address &&
+        (rv = cluster_transport_set_bind_address(&n->transport, o->bind_address))) {
         snprintf(why, why_len, "invalid peer listen address %s: %s", o->bind_address,
                  raft_strerror(rv));
-        raft_uv_tcp_close(&n->transport);
+        cluster_transport_free(&n->transport);
         return CAIRN_E_INVALID_ARGUMENT;
     }
-    if ((rv = raft_uv_init(&n->io, loop, o->dir, &n->transport))) {
+    if ((rv = raft_uv_init(&n->io, loop, o->dir, &n->transport.base))) {
         snprintf(why, why_len, "cannot open the raft log in %s: %s", o->dir, n->io.errmsg);
-        raft_uv_tcp_close(&n->transport);
+        cluster_transport_free(&n->transport);
         return CAIRN_E_IO;
     }
     if ((rv = raft_init(&n->raft, &n->io, &n->fsm.base, o->id, o->address))) {
         snprintf(why, why_len, "cannot initialize raft: %s", raft_errmsg(&n->raft));
         raft_uv_close(&n->io);
-        raft_uv_tcp_close(&n->transport);
+        cluster_transport_free(&n->transport);
         return CAIRN_E_INTERNAL;
     }
     n->raft.data = n;
@@ -756,7 +785,7 @@ static void on_raft_closed(struct raft *r)
     uv_timer_stop(&n->commit_timer);
     fsm_close(&n->fsm);
     raft_uv_close(&n->io);
-    raft_uv_tcp_close(&n->transport);
+    cluster_transport_free(&n->transport);
     struct proposal *waiting = n->physical;
     n->physical = NULL;
     fail_list(waiting, 0); /* recorded and durable; the removal resumes at the next start */

@@ -30,6 +30,7 @@
 
 #include "raft/fsm.h"
 #include "raft/proposer.h"
+#include "raft/transport.h"
 #include "store/store.h"
 
 #define NODE_MAX_PEERS 16
@@ -41,6 +42,7 @@ struct node_peer {
 
 struct node_options {
     uint64_t id;                            /* this member */
+    uint64_t cluster_id;                    /* its cluster: peers of another are refused */
     const char *address;                    /* host:port other members reach this one at */
     const char *bind_address;               /* host:port to listen on; NULL: address */
     const char *dir;                        /* libraft's directory (created if missing) */
@@ -68,7 +70,9 @@ struct node {
     struct node_options o;
     struct raft raft;
     struct raft_io io;
-    struct raft_uv_transport transport;
+    struct cluster_transport transport; /* libraft's TCP transport with the cluster check */
+    char foreign[NODE_MAX_PEERS][256];  /* peers found in another cluster */
+    size_t n_foreign;
     struct fsm fsm;               /* the state machine libraft applies entries to */
     uv_timer_t commit_timer;      /* commits the store commit_interval_ms after an apply */
     uv_timer_t wait_timer;        /* fails proposals that waited too long for a leader */

@@ -136,6 +136,7 @@ static int start_node(struct daemon *d)
     struct node_options o;
     node_options_default(&o);
     o.id = c->self->id;
+    o.cluster_id = c->cluster_id;
     if (url_address(c->advertise_peer[0], address, sizeof address) ||
         url_address(c->listen_peer[0], bind, sizeof bind)) {
         log_error("cairnd: invalid peer URL");
