@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api/service.h"
 #include "common/log.h"
@@ -61,17 +62,19 @@ static void on_status(struct grpc_call *call, const uint8_t *msg, size_t len, vo
     r.raftindex = s->prop->committed_index(s->prop);
     r.raftappliedindex = s->prop->applied_index(s->prop);
     r.raftterm = s->prop->term(s->prop);
-    if (n_alarms && !(r.errors = arena_alloc(&c->arena, n_alarms * sizeof *r.errors))) {
+    size_t n_errors = n_alarms + (r.leader == 0);
+    if (n_errors && !(r.errors = arena_alloc(&c->arena, n_errors * sizeof *r.errors))) {
         api_reply_err(c, CAIRN_E_NOMEM);
         return;
     }
+    if (r.leader == 0) /* etcd lists it first */
+        r.errors[r.n_errors++] = (char *)cairn_strerror(CAIRN_E_NO_LEADER);
     for (size_t i = 0; i < n_alarms; i++) {
-        if (!(r.errors[i] = alarm_text(&alarms[i], &c->arena))) {
+        if (!(r.errors[r.n_errors++] = alarm_text(&alarms[i], &c->arena))) {
             api_reply_err(c, CAIRN_E_NOMEM);
             return;
         }
     }
-    r.n_errors = n_alarms;
     api_reply(c, &r.base);
 }
 
@@ -256,8 +259,65 @@ bool api_quota_check(struct api_server *s, uint64_t cost)
     return false;
 }
 
+/* etcd's MoveLeader: only the leader moves the leadership, to a voting member; the call returns
+ * once the target leads (or the transfer gave up). */
+struct move {
+    struct transfer_wait w;
+    struct api_ctx *c;
+};
+
+static void on_moved(struct transfer_wait *w, int err)
+{
+    struct move *m = (struct move *)w;
+    struct api_ctx *c = m->c;
+    if (err) {
+        api_reply_err(c, err);
+        return;
+    }
+    Etcdserverpb__MoveLeaderResponse r = ETCDSERVERPB__MOVE_LEADER_RESPONSE__INIT;
+    if (!(r.header = conv_header(0, &c->arena))) {
+        api_reply_err(c, CAIRN_E_NOMEM);
+        return;
+    }
+    api_fill_header(c->srv, r.header);
+    api_reply(c, &r.base);
+}
+
+static void on_move_leader(struct grpc_call *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    struct api_ctx *c = api_ctx_new(ctx, call);
+    if (!c)
+        return;
+    Etcdserverpb__MoveLeaderRequest *q =
+        api_decode(c, &etcdserverpb__move_leader_request__descriptor, msg, len);
+    if (!q)
+        return;
+    struct proposer *p = c->srv->prop;
+    if (p->leader(p) != c->srv->cfg.self.id) {
+        api_reply_err(c, CAIRN_E_NOT_LEADER);
+        return;
+    }
+    struct move *m = arena_alloc(&c->arena, sizeof *m);
+    if (!m) {
+        api_reply_err(c, CAIRN_E_NOMEM);
+        return;
+    }
+    memset(m, 0, sizeof *m);
+    m->c = c;
+    m->w.cb = on_moved;
+    m->w.target = q->targetid;
+    if (q->targetid == c->srv->cfg.self.id) { /* leads already: etcd's loop ends at once */
+        on_moved(&m->w, 0);
+        return;
+    }
+    int err = p->transfer(p, &m->w);
+    if (err)
+        api_reply_err(c, err);
+}
+
 void api_maintenance_register(struct api_server *s)
 {
+    api_add_method(s, "/etcdserverpb.Maintenance/MoveLeader", false, on_move_leader);
     api_add_method(s, "/etcdserverpb.Maintenance/Alarm", false, on_alarm);
     api_add_method(s, "/etcdserverpb.Maintenance/Status", false, on_status);
     api_add_method(s, "/etcdserverpb.Maintenance/Hash", false, on_hash);

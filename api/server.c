@@ -31,6 +31,13 @@ struct api_ctx *api_ctx_new(struct api_server *srv, struct grpc_call *call)
     c->alloc.alloc = arena_pb_alloc;
     c->alloc.free = arena_pb_free;
     c->alloc.allocator_data = &c->arena;
+    /* etcd's interceptor: a client that requires a leader ("hasleader" metadata, as clientv3's
+     * WithRequireLeader sets it) gets "no leader" at once while there is none */
+    const char *hl = grpc_call_header(call, "hasleader");
+    if (hl && !strcmp(hl, "true") && srv->prop->leader(srv->prop) == 0) {
+        api_reply_err(c, CAIRN_E_NO_LEADER);
+        return NULL;
+    }
     return c;
 }
 

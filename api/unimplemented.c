@@ -21,7 +21,6 @@ static const struct {
     {"/etcdserverpb.Cluster/MemberPromote", false},
     {"/etcdserverpb.Maintenance/Defragment", false},
     {"/etcdserverpb.Maintenance/Snapshot", true},
-    {"/etcdserverpb.Maintenance/MoveLeader", false},
     {"/etcdserverpb.Auth/AuthEnable", false},
     {"/etcdserverpb.Auth/AuthDisable", false},
     {"/etcdserverpb.Auth/Authenticate", false},

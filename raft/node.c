@@ -536,6 +536,50 @@ static int node_read_index(struct proposer *self, struct read_wait *w)
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Leadership transfer */
+
+struct node_transfer {
+    struct raft_transfer req; /* libraft's; first member */
+    struct node *n;
+    struct transfer_wait *w;
+};
+
+/* libraft is done: the target leads now, or the transfer gave up (after an election timeout). */
+static void on_transferred(struct raft_transfer *req)
+{
+    struct node_transfer *t = (struct node_transfer *)req;
+    struct transfer_wait *w = t->w;
+    int err = node_leader(t->n) == w->target ? 0 : CAIRN_E_LEADER_TRANSFER_TIMEOUT;
+    free(t);
+    w->cb(w, err);
+}
+
+static int node_transfer(struct proposer *self, struct transfer_wait *w)
+{
+    struct node *n = from_base(self);
+    if (n->closing || !node_is_leader(n))
+        return CAIRN_E_NOT_LEADER;
+    const struct raft_configuration *c = &n->raft.configuration;
+    bool voter = false;
+    for (unsigned i = 0; i < c->n; i++)
+        voter |= c->servers[i].id == w->target && c->servers[i].role == RAFT_VOTER;
+    if (!voter || w->target == n->o.id) /* etcd: not a member, or a learner */
+        return CAIRN_E_BAD_LEADER_TRANSFEREE;
+    struct node_transfer *t = calloc(1, sizeof *t);
+    if (!t)
+        return CAIRN_E_NOMEM;
+    t->n = n;
+    t->w = w;
+    int rv = raft_transfer(&n->raft, &t->req, w->target, on_transferred);
+    if (rv) {
+        free(t);
+        return rv == RAFT_BADID || rv == RAFT_NOTFOUND ? CAIRN_E_BAD_LEADER_TRANSFEREE
+                                                       : raft_err_to_cairn(rv);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* The proposer interface */
 
 static uint64_t node_term(struct proposer *self)
@@ -668,6 +712,7 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
     n->base.next_request_id = node_request_id_of;
     n->base.forward_failed = node_forward_failed_of;
     n->base.read_index = node_read_index;
+    n->base.transfer = node_transfer;
     n->base.read_index_done = node_read_index_done_of;
     n->loop = loop;
     n->st = st;

@@ -42,6 +42,15 @@ struct read_wait {
     struct read_wait *next; /* the proposer's queue link */
 };
 
+/* A leadership transfer (MoveLeader), caller-owned. */
+struct transfer_wait;
+typedef void (*transfer_cb)(struct transfer_wait *w, int err);
+struct transfer_wait {
+    transfer_cb cb;  /* set by the caller; err 0: the target leads now */
+    void *data;      /* the caller's */
+    uint64_t target; /* set by the caller */
+};
+
 struct proposer {
     /* Queues p. Returns 0 (cb will run, never from inside this call) or an error (cb will not
      * run). */
@@ -58,6 +67,9 @@ struct proposer {
     /* Returns 1 when a linearizable read may run now (w unused), 0 when w->cb will run later
      * (err 0: read now), or an error. */
     int (*read_index)(struct proposer *self, struct read_wait *w);
+    /* Transfers leadership to w->target (a voter): cb runs once it leads or the transfer gave
+     * up. Returns 0, or NOT_LEADER / BAD_LEADER_TRANSFEREE at once (cb does not run). */
+    int (*transfer)(struct proposer *self, struct transfer_wait *w);
     /* The leader's answer to the read index question this member asked (err, or its index). */
     void (*read_index_done)(struct proposer *self, int err, uint64_t index);
     /* The leader did not take the request with this id that this member forwarded (err). */
