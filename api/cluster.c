@@ -1,15 +1,20 @@
-/* api/cluster.c — etcd's Cluster service (MemberList), and this member publishing itself.
+/* api/cluster.c — etcd's Cluster service, and this member publishing itself.
  *
- * Membership is replicated: once started, a member proposes its name, peer URLs and client URLs
- * (etcd's publish), retrying until the entry is applied, and every member records them in the
- * store's member table. MemberList answers from that table, in member ID order; a member of the
- * initial cluster that has not published yet is listed from the flags with its peer URLs only, as
- * etcd lists a member that has not started (empty name, no client URLs). */
+ * Membership is replicated (raft/members.h): once started, a member proposes its name, peer URLs
+ * and client URLs (etcd's publish), with the initial cluster from its flags, retrying until the
+ * entry is applied, and every member records them in the store's member table. MemberList answers
+ * from that table, in member ID order; a member that has not published yet is listed with its peer
+ * URLs only, as etcd lists a member that has not started (empty name, no client URLs). MemberAdd,
+ * MemberRemove, MemberUpdate and MemberPromote are checked and recorded through the log; the
+ * leader then brings libraft's configuration in line (raft/node.c). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "api/service.h"
 #include "common/log.h"
 #include "raft/etcd_conv.h"
+#include "raft/identity.h"
+#include "raft/members.h"
 
 #define PUBLISH_RETRY_MS 500
 
@@ -23,63 +28,221 @@ static int cmp_member(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void on_member_list(struct grpc_call *call, const uint8_t *msg, size_t len, void *ctx)
+/* The live members, by id, decoded into the call's arena; initial members without a record yet
+ * (nobody published) are taken from the flags. */
+static int live_members(struct api_ctx *c, Etcdserverpb__Member ***out, size_t *n_out)
 {
-    struct api_ctx *c = api_ctx_new(ctx, call);
-    if (!c || !api_decode(c, &etcdserverpb__member_list_request__descriptor, msg, len))
-        return;
     const struct api_config *cfg = &c->srv->cfg;
     store_tx *tx;
-    struct store_member *recs = NULL;
+    Cairn__MemberRecord **recs = NULL;
     size_t n_recs = 0;
     int err = store_tx_begin_view(c->srv->st, &tx);
     if (!err) {
-        err = store_member_list(tx, &c->arena, &recs, &n_recs);
+        err = members_load(tx, &c->alloc, &recs, &n_recs);
         store_tx_end(tx);
     }
+    if (err)
+        return err;
     size_t cap = n_recs + cfg->n_members;
     Etcdserverpb__Member **members = arena_alloc(&c->arena, (cap ? cap : 1) * sizeof *members);
-    if (!err && !members)
-        err = CAIRN_E_NOMEM;
+    if (!members)
+        return CAIRN_E_NOMEM;
     size_t n = 0;
-    for (size_t i = 0; !err && i < n_recs; i++) {
-        members[n] = etcdserverpb__member__unpack(&c->alloc, recs[i].data.len, recs[i].data.data);
-        if (!members[n])
-            err = CAIRN_E_CORRUPT;
-        n++;
-    }
-    for (size_t i = 0; !err && i < cfg->n_members; i++) {
+    for (size_t i = 0; i < n_recs; i++)
+        if (!recs[i]->removed)
+            members[n++] = recs[i]->member;
+    for (size_t i = 0; i < cfg->n_members; i++) {
         const struct api_member *m = &cfg->members[i];
-        bool listed = false;
+        bool recorded = false;
         for (size_t j = 0; j < n_recs; j++)
-            listed |= recs[j].id == m->id;
-        if (listed)
+            recorded |= recs[j]->member->id == m->id;
+        if (recorded)
             continue;
         Etcdserverpb__Member *e = arena_alloc(&c->arena, sizeof *e);
-        if (!e) {
-            err = CAIRN_E_NOMEM;
-            break;
-        }
+        if (!e)
+            return CAIRN_E_NOMEM;
         *e = (Etcdserverpb__Member)ETCDSERVERPB__MEMBER__INIT;
         e->id = m->id;
         e->n_peerurls = m->n_peer_urls;
         e->peerurls = (char **)m->peer_urls;
         members[n++] = e;
     }
+    qsort(members, n, sizeof *members, cmp_member);
+    *out = members;
+    *n_out = n;
+    return 0;
+}
+
+static void on_member_list(struct grpc_call *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    struct api_ctx *c = api_ctx_new(ctx, call);
+    if (!c || !api_decode(c, &etcdserverpb__member_list_request__descriptor, msg, len))
+        return;
+    Etcdserverpb__MemberListResponse r = ETCDSERVERPB__MEMBER_LIST_RESPONSE__INIT;
+    int err = live_members(c, &r.members, &r.n_members);
+    if (!err && !(r.header = conv_header(0, &c->arena)))
+        err = CAIRN_E_NOMEM;
     if (err) {
         api_reply_err(c, err);
         return;
     }
-    qsort(members, n, sizeof *members, cmp_member);
-    Etcdserverpb__MemberListResponse r = ETCDSERVERPB__MEMBER_LIST_RESPONSE__INIT;
-    r.n_members = n;
-    r.members = members;
-    if (!(r.header = conv_header(0, &c->arena))) {
+    api_fill_member_header(c->srv, r.header);
+    api_reply(c, &r.base);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* MemberAdd, MemberRemove, MemberUpdate, MemberPromote */
+
+/* Peer URLs must be http://host:port, as cairnd's flags take them. */
+static int check_peer_urls(char **urls, size_t n)
+{
+    if (n == 0)
+        return CAIRN_E_INVALID_ARGUMENT;
+    for (size_t i = 0; i < n; i++) {
+        const char *u = urls[i];
+        if (strncmp(u, "http://", 7) || !strchr(u + 7, ':'))
+            return CAIRN_E_INVALID_ARGUMENT;
+    }
+    return 0;
+}
+
+/* The answer once the change is applied: the member (for MemberAdd) and the members now. */
+static void on_member_changed(struct proposal *p, int err)
+{
+    struct api_ctx *c = p->data;
+    if (!err)
+        err = p->res.err;
+    Etcdserverpb__ResponseHeader *h = err ? NULL : conv_header(0, &c->arena);
+    Etcdserverpb__Member **members = NULL;
+    size_t n = 0;
+    if (!err && !h)
+        err = CAIRN_E_NOMEM;
+    if (!err)
+        err = live_members(c, &members, &n);
+    if (err) {
+        api_reply_err(c, err);
+        return;
+    }
+    api_fill_member_header(c->srv, h);
+    const Cairn__MemberChange *mc = c->ireq.member_change;
+    switch (mc->op) {
+    case CAIRN__MEMBER_CHANGE__OP__ADD: {
+        Etcdserverpb__MemberAddResponse r = ETCDSERVERPB__MEMBER_ADD_RESPONSE__INIT;
+        r.header = h;
+        r.members = members;
+        r.n_members = n;
+        for (size_t i = 0; i < n; i++)
+            if (members[i]->id == mc->id)
+                r.member = members[i];
+        api_reply(c, &r.base);
+        return;
+    }
+    case CAIRN__MEMBER_CHANGE__OP__REMOVE: {
+        Etcdserverpb__MemberRemoveResponse r = ETCDSERVERPB__MEMBER_REMOVE_RESPONSE__INIT;
+        r.header = h;
+        r.members = members;
+        r.n_members = n;
+        api_reply(c, &r.base);
+        return;
+    }
+    case CAIRN__MEMBER_CHANGE__OP__UPDATE: {
+        Etcdserverpb__MemberUpdateResponse r = ETCDSERVERPB__MEMBER_UPDATE_RESPONSE__INIT;
+        r.header = h;
+        r.members = members;
+        r.n_members = n;
+        api_reply(c, &r.base);
+        return;
+    }
+    default: {
+        Etcdserverpb__MemberPromoteResponse r = ETCDSERVERPB__MEMBER_PROMOTE_RESPONSE__INIT;
+        r.header = h;
+        r.members = members;
+        r.n_members = n;
+        api_reply(c, &r.base);
+        return;
+    }
+    }
+}
+
+static void propose_change(struct api_ctx *c, Cairn__MemberChange__Op op, uint64_t id, char **urls,
+                           size_t n_urls, bool learner)
+{
+    Cairn__MemberChange *mc = arena_alloc(&c->arena, sizeof *mc);
+    if (!mc) {
         api_reply_err(c, CAIRN_E_NOMEM);
         return;
     }
-    api_fill_member_header(c->srv, r.header);
-    api_reply(c, &r.base);
+    *mc = (Cairn__MemberChange)CAIRN__MEMBER_CHANGE__INIT;
+    mc->op = op;
+    mc->id = id;
+    mc->peer_urls = urls;
+    mc->n_peer_urls = n_urls;
+    mc->is_learner = learner;
+    c->ireq = (Cairn__InternalRequest)CAIRN__INTERNAL_REQUEST__INIT;
+    c->ireq.request_case = CAIRN__INTERNAL_REQUEST__REQUEST_MEMBER_CHANGE;
+    c->ireq.member_change = mc;
+    int err = api_propose(c, on_member_changed);
+    if (err)
+        api_reply_err(c, err);
+}
+
+static void on_member_add(struct grpc_call *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    struct api_ctx *c = api_ctx_new(ctx, call);
+    if (!c)
+        return;
+    Etcdserverpb__MemberAddRequest *q =
+        api_decode(c, &etcdserverpb__member_add_request__descriptor, msg, len);
+    if (!q)
+        return;
+    int err = check_peer_urls(q->peerurls, q->n_peerurls);
+    if (err) {
+        api_reply_err(c, err);
+        return;
+    }
+    /* the ID a member started with these peer URLs and this cluster's token computes for itself */
+    uint64_t id = identity_member_id((const char *const *)q->peerurls, q->n_peerurls,
+                                     c->srv->cfg.cluster_token);
+    propose_change(c, CAIRN__MEMBER_CHANGE__OP__ADD, id, q->peerurls, q->n_peerurls, q->islearner);
+}
+
+static void on_member_remove(struct grpc_call *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    struct api_ctx *c = api_ctx_new(ctx, call);
+    if (!c)
+        return;
+    Etcdserverpb__MemberRemoveRequest *q =
+        api_decode(c, &etcdserverpb__member_remove_request__descriptor, msg, len);
+    if (q)
+        propose_change(c, CAIRN__MEMBER_CHANGE__OP__REMOVE, q->id, NULL, 0, false);
+}
+
+static void on_member_update(struct grpc_call *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    struct api_ctx *c = api_ctx_new(ctx, call);
+    if (!c)
+        return;
+    Etcdserverpb__MemberUpdateRequest *q =
+        api_decode(c, &etcdserverpb__member_update_request__descriptor, msg, len);
+    if (!q)
+        return;
+    int err = check_peer_urls(q->peerurls, q->n_peerurls);
+    if (err) {
+        api_reply_err(c, err);
+        return;
+    }
+    propose_change(c, CAIRN__MEMBER_CHANGE__OP__UPDATE, q->id, q->peerurls, q->n_peerurls, false);
+}
+
+static void on_member_promote(struct grpc_call *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    struct api_ctx *c = api_ctx_new(ctx, call);
+    if (!c)
+        return;
+    Etcdserverpb__MemberPromoteRequest *q =
+        api_decode(c, &etcdserverpb__member_promote_request__descriptor, msg, len);
+    if (q)
+        propose_change(c, CAIRN__MEMBER_CHANGE__OP__PROMOTE, q->id, NULL, 0, false);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -89,7 +252,10 @@ struct publish {
     struct proposal prop;
     Cairn__InternalRequest ireq;
     Cairn__InternalHeader hdr;
+    Cairn__MemberPublish pub;
     Etcdserverpb__Member member;
+    Etcdserverpb__Member initial[API_MAX_MEMBERS];
+    Etcdserverpb__Member *initial_ptrs[API_MAX_MEMBERS];
     struct arena arena;
     struct api_server *srv;
 };
@@ -137,13 +303,25 @@ static void publish(struct api_server *s)
     pb->member.peerurls = (char **)self->peer_urls;
     pb->member.n_clienturls = self->n_client_urls;
     pb->member.clienturls = (char **)self->client_urls;
+    pb->pub = (Cairn__MemberPublish)CAIRN__MEMBER_PUBLISH__INIT;
+    pb->pub.self = &pb->member;
+    for (size_t i = 0; i < s->cfg.n_members && i < API_MAX_MEMBERS; i++) {
+        const struct api_member *m = &s->cfg.members[i];
+        pb->initial[i] = (Etcdserverpb__Member)ETCDSERVERPB__MEMBER__INIT;
+        pb->initial[i].id = m->id;
+        pb->initial[i].n_peerurls = m->n_peer_urls;
+        pb->initial[i].peerurls = (char **)m->peer_urls;
+        pb->initial_ptrs[i] = &pb->initial[i];
+        pb->pub.n_initial = i + 1;
+    }
+    pb->pub.initial = pb->initial_ptrs;
     pb->hdr = (Cairn__InternalHeader)CAIRN__INTERNAL_HEADER__INIT;
     pb->hdr.member_id = self->id;
     pb->ireq = (Cairn__InternalRequest)CAIRN__INTERNAL_REQUEST__INIT;
     pb->ireq.id = s->prop->next_request_id(s->prop);
     pb->ireq.header = &pb->hdr;
     pb->ireq.request_case = CAIRN__INTERNAL_REQUEST__REQUEST_MEMBER_PUBLISH;
-    pb->ireq.member_publish = &pb->member;
+    pb->ireq.member_publish = &pb->pub;
     pb->prop.req = &pb->ireq;
     pb->prop.cb = on_published;
     pb->prop.data = pb;
@@ -179,4 +357,8 @@ void api_cluster_publish_stop(struct api_server *s)
 void api_cluster_register(struct api_server *s)
 {
     api_add_method(s, "/etcdserverpb.Cluster/MemberList", false, on_member_list);
+    api_add_method(s, "/etcdserverpb.Cluster/MemberAdd", false, on_member_add);
+    api_add_method(s, "/etcdserverpb.Cluster/MemberRemove", false, on_member_remove);
+    api_add_method(s, "/etcdserverpb.Cluster/MemberUpdate", false, on_member_update);
+    api_add_method(s, "/etcdserverpb.Cluster/MemberPromote", false, on_member_promote);
 }

@@ -16,6 +16,7 @@
 #include "client/cairn_client.h"
 #include "common/grpc_meta.h"
 #include "common/log.h"
+#include "raft/members.h"
 
 static const struct cl_method forward_method = {
     .path = "/cairn.Internal/Forward",
@@ -34,31 +35,28 @@ struct fwd_call {
 static int leader_endpoint(struct api_server *s, uint64_t leader, char *out, size_t n)
 {
     store_tx *tx;
-    struct arena a = {0};
-    struct store_member *list;
+    Cairn__MemberRecord **list;
     size_t count;
     int err = store_tx_begin_view(s->st, &tx);
     if (err)
         return err;
-    err = store_member_list(tx, &a, &list, &count);
-    int found = CAIRN_E_NO_LEADER; /* it has not published where clients reach it yet */
-    for (size_t i = 0; !err && i < count && found; i++) {
-        if (list[i].id != leader)
-            continue;
-        Etcdserverpb__Member *m =
-            etcdserverpb__member__unpack(NULL, list[i].data.len, list[i].data.data);
-        if (m && m->n_clienturls > 0) {
-            const char *u = m->clienturls[0];
-            if (!strncmp(u, "http://", 7))
-                u += 7;
-            snprintf(out, n, "%.*s", (int)strcspn(u, "/"), u);
-            found = 0;
-        }
-        etcdserverpb__member__free_unpacked(m, NULL);
-    }
+    err = members_load(tx, NULL, &list, &count);
     store_tx_end(tx);
-    arena_free(&a);
-    return err ? err : found;
+    if (err)
+        return err;
+    int found = CAIRN_E_NO_LEADER; /* it has not published where clients reach it yet */
+    for (size_t i = 0; i < count && found; i++) {
+        const Etcdserverpb__Member *m = list[i]->member;
+        if (m->id != leader || m->n_clienturls == 0)
+            continue;
+        const char *u = m->clienturls[0];
+        if (!strncmp(u, "http://", 7))
+            u += 7;
+        snprintf(out, n, "%.*s", (int)strcspn(u, "/"), u);
+        found = 0;
+    }
+    members_free(list, count);
+    return found;
 }
 
 static void on_client_closed(void *arg)

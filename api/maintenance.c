@@ -61,6 +61,7 @@ static void on_status(struct grpc_call *call, const uint8_t *msg, size_t len, vo
     r.leader = s->prop->leader(s->prop);
     r.raftindex = s->prop->committed_index(s->prop);
     r.raftappliedindex = s->prop->applied_index(s->prop);
+    r.islearner = s->prop->is_learner(s->prop);
     r.raftterm = s->prop->term(s->prop);
     size_t n_errors = n_alarms + (r.leader == 0);
     if (n_errors && !(r.errors = arena_alloc(&c->arena, n_errors * sizeof *r.errors))) {

@@ -87,7 +87,7 @@ void api_fill_member_header(struct api_server *s, Etcdserverpb__ResponseHeader *
 {
     if (!h)
         return;
-    h->cluster_id = s->cfg.cluster_id;
+    h->cluster_id = s->prop->cluster_id(s->prop);
     h->member_id = s->cfg.self.id;
     h->raft_term = s->prop->term(s->prop);
 }

@@ -16,6 +16,7 @@
 #define API_ETCD_VERSION "3.4.0"
 
 #define API_MAX_METHODS 96
+#define API_MAX_MEMBERS 16
 
 /* etcd's request timeout: how long a forwarded write may take (7 s: 5 s + 2 × election timeout). */
 #define API_REQUEST_TIMEOUT_MS 7000
@@ -35,6 +36,7 @@ struct api_config {
     uint64_t cluster_id;
     struct api_member self;           /* this member (strings must outlive the server) */
     const struct api_member *members; /* the initial cluster, this member included */
+    const char *cluster_token;        /* --initial-cluster-token: IDs of added members */
     size_t n_members;
     size_t max_request_bytes; /* etcd's --max-request-bytes: larger requests are refused */
     unsigned max_txn_ops;     /* etcd's --max-txn-ops */

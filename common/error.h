@@ -33,6 +33,12 @@
     X(BAD_LEADER_TRANSFEREE, 9, "etcdserver: bad leader transferee")                              \
     /* etcd answers it with code Unknown: it is not in its gRPC error table */                    \
     X(LEADER_TRANSFER_TIMEOUT, 2, "etcdserver: request timed out, leader transfer took too long") \
+    X(MEMBER_EXIST, 9, "etcdserver: member ID already exist")                                     \
+    X(PEER_URL_EXIST, 9, "etcdserver: Peer URLs already exists")                                  \
+    X(MEMBER_NOT_FOUND, 5, "etcdserver: member not found")                                        \
+    X(MEMBER_NOT_LEARNER, 9, "etcdserver: can only promote a learner member")                     \
+    X(LEARNER_NOT_READY, 9,                                                                       \
+      "etcdserver: can only promote a learner member which is in sync with leader")               \
     /* cairn: LMDB keys are at most 511 bytes */                                                  \
     X(KEY_TOO_LARGE, 3, "etcdserver: key is too large")                                           \
     /* cairn: a value above the store's hard limit (far above --max-request-bytes) */             \

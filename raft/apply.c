@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "raft/etcd_conv.h"
+#include "raft/members.h"
 
 /* Errors that come from the storage itself poison the transaction; everything else is the
  * request's own (etcd) error. */
@@ -81,34 +82,6 @@ static int apply_alarm(store_tx *tx, const Etcdserverpb__AlarmRequest *r, struct
     return 0;
 }
 
-/* A member's published attributes replace its record, keeping whether it is a learner. */
-static int apply_member_publish(store_tx *tx, const Etcdserverpb__Member *m, struct arena *a)
-{
-    struct store_member *list;
-    size_t n;
-    int err = store_member_list(tx, a, &list, &n);
-    if (err)
-        return err;
-    Etcdserverpb__Member rec = *m;
-    rec.islearner = false;
-    for (size_t i = 0; i < n; i++) {
-        if (list[i].id != m->id)
-            continue;
-        Etcdserverpb__Member *old =
-            etcdserverpb__member__unpack(NULL, list[i].data.len, list[i].data.data);
-        if (!old)
-            return CAIRN_E_CORRUPT;
-        rec.islearner = old->islearner;
-        etcdserverpb__member__free_unpacked(old, NULL);
-    }
-    size_t len = etcdserverpb__member__get_packed_size(&rec);
-    uint8_t *buf = arena_alloc(a, len ? len : 1);
-    if (!buf)
-        return CAIRN_E_NOMEM;
-    etcdserverpb__member__pack(&rec, buf);
-    return store_member_put(tx, m->id, (store_bytes){buf, len});
-}
-
 int apply_request(store_tx *tx, const Cairn__InternalRequest *req, struct arena *a,
                   struct apply_result *res)
 {
@@ -169,7 +142,12 @@ int apply_request(store_tx *tx, const Cairn__InternalRequest *req, struct arena 
         err = apply_alarm(tx, req->alarm, a, &res->alarm);
         break;
     case CAIRN__INTERNAL_REQUEST__REQUEST_MEMBER_PUBLISH:
-        err = apply_member_publish(tx, req->member_publish, a);
+        err = members_apply_publish(tx, req->member_publish, a);
+        res->members_changed = !err;
+        break;
+    case CAIRN__INTERNAL_REQUEST__REQUEST_MEMBER_CHANGE:
+        err = members_apply_change(tx, req->member_change, a);
+        res->members_changed = !err;
         break;
     default:
         /* A kind this build does not know: applying anything else would let members diverge. */

@@ -18,7 +18,8 @@ struct apply_result {
     Etcdserverpb__TxnResponse *txn;
     Etcdserverpb__CompactionResponse *compaction;
     Etcdserverpb__AlarmResponse *alarm;
-    bool compacted; /* a compaction was recorded: physical steps are due */
+    bool compacted;       /* a compaction was recorded: physical steps are due */
+    bool members_changed; /* the member table changed */
 };
 
 /* Applies req in the write transaction tx, building the response in a (valid until a is reset; it

@@ -142,12 +142,28 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
                   cairn_strerror(err));
         if (res->compacted)
             f->compacting = true;
+        if (res->members_changed)
+            f->members_changed = true;
+        if (res->members_changed &&
+            req->request_case == CAIRN__INTERNAL_REQUEST__REQUEST_MEMBER_CHANGE &&
+            req->member_change->op == CAIRN__MEMBER_CHANGE__OP__REMOVE &&
+            req->member_change->id == f->self)
+            f->removed_self = true;
         if (one && f->answered) {
             one->next = NULL;
             f->answered(f, one, index);
         }
         if (p)
             p = p->next;
+    }
+    if (!f->cluster_recorded && f->cluster_id) {
+        uint64_t have = 0;
+        int e2 = store_tx_cluster_id(tx, &have);
+        if (!e2 && have == 0)
+            e2 = store_tx_set_cluster_id(tx, f->cluster_id);
+        if (e2)
+            fatal(f, "recording the cluster ID failed: %s", cairn_strerror(e2));
+        f->cluster_recorded = true;
     }
     int err = store_tx_set_consistent_index(tx, index);
     if (err)

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "raft/members.h"
 
 /* One proposed entry: the proposals it carries, in order, waiting for the entry to be applied. */
 struct node_batch {
@@ -185,6 +186,9 @@ static struct proposal *fsm_take(struct fsm *f, uint64_t seq, size_t count, uint
 
 static void release_applied(struct node *n);
 static void start_reads(struct node *n);
+static const struct raft_server *config_server(const struct node *n, uint64_t id);
+static bool learner_ready(struct node *n, uint64_t id);
+static void reconcile(struct node *n);
 
 static struct proposal *fsm_take_one(struct fsm *f, const Cairn__InternalRequest *req)
 {
@@ -309,8 +313,25 @@ static void propose_queued(struct node *n)
         return;
     }
     uv_timer_stop(&n->wait_timer);
-    struct proposal *list = n->head;
+    struct proposal *list = NULL, **lt = &list;
+    for (struct proposal *p = n->head, *next; p; p = next) {
+        next = p->next;
+        const Cairn__MemberChange *mc =
+            p->req->request_case == CAIRN__INTERNAL_REQUEST__REQUEST_MEMBER_CHANGE
+                ? p->req->member_change
+                : NULL;
+        if (mc && mc->op == CAIRN__MEMBER_CHANGE__OP__PROMOTE && config_server(n, mc->id) &&
+            config_server(n, mc->id)->role == RAFT_STANDBY && !learner_ready(n, mc->id)) {
+            p->cb(p, CAIRN_E_LEARNER_NOT_READY); /* the leader's check, as etcd's */
+            continue;
+        }
+        p->next = NULL;
+        *lt = p;
+        lt = &p->next;
+    }
     n->head = n->tail = NULL;
+    if (!list)
+        return;
     size_t count = 0;
     for (struct proposal *p = list; p; p = p->next)
         count++;
@@ -392,6 +413,19 @@ static void on_check(uv_check_t *h)
     start_reads(n);
     if (n->reads_apply)
         release_applied(n);
+    bool leads = raft_state(&n->raft) == RAFT_LEADER;
+    if (n->fsm.members_changed || (leads && !n->was_leader)) {
+        n->fsm.members_changed = false;
+        n->members_dirty = true;
+    }
+    n->was_leader = leads;
+    if (n->fsm.removed_self && n->on_removed) {
+        n->fsm.removed_self = false;
+        n->on_removed(n);
+        return;
+    }
+    if (leads && n->members_dirty && !n->changing)
+        reconcile(n);
     if (n->fsm.compacting)
         compact_step(n);
     if (!n->fsm.compacting && (!n->head || raft_state(&n->raft) != RAFT_LEADER) &&
@@ -536,6 +570,97 @@ static int node_read_index(struct proposer *self, struct read_wait *w)
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Membership: the leader brings libraft's configuration in line with the member table */
+
+static void on_change_done(struct raft_change *req, int status)
+{
+    struct node *n = req->data;
+    n->changing = false;
+    if (status)
+        log_warn("raft: configuration change failed: %s", raft_strerror(status));
+    n->members_dirty = true; /* look again: more may be due, or this one again */
+}
+
+/* host:port of a peer URL, as libraft's configuration holds it. */
+static void peer_address(const char *url, char *out, size_t n)
+{
+    const char *h = strncmp(url, "http://", 7) ? url : url + 7;
+    snprintf(out, n, "%.*s", (int)strcspn(h, "/"), h);
+}
+
+static const struct raft_server *config_server(const struct node *n, uint64_t id)
+{
+    const struct raft_configuration *c = &n->raft.configuration;
+    for (unsigned i = 0; i < c->n; i++)
+        if (c->servers[i].id == id)
+            return &c->servers[i];
+    return NULL;
+}
+
+/* One step towards the recorded membership: a member recorded and not configured is added (as a
+ * spare, then given its role on the next step), a role that differs is assigned (a learner is a
+ * standby: it replicates without voting), a removed member is removed. libraft takes one change
+ * at a time. Peer URL updates stay in the records: libraft cannot change an address in place. */
+static void reconcile(struct node *n)
+{
+    n->members_dirty = false;
+    store_tx *tx;
+    Cairn__MemberRecord **list;
+    size_t count;
+    if (store_tx_begin_view(n->st, &tx))
+        return;
+    int err = members_load(tx, NULL, &list, &count);
+    store_tx_end(tx);
+    if (err)
+        return;
+    int rv = 0;
+    bool started = false;
+    n->change.data = n;
+    for (size_t i = 0; i < count && !started; i++) {
+        const Etcdserverpb__Member *m = list[i]->member;
+        const struct raft_server *srv = config_server(n, m->id);
+        if (list[i]->removed) {
+            if (srv) {
+                log_info("raft: removing member %016llx", (unsigned long long)m->id);
+                rv = raft_remove(&n->raft, &n->change, m->id, on_change_done);
+                started = true;
+            }
+            continue;
+        }
+        int role = m->islearner ? RAFT_STANDBY : RAFT_VOTER;
+        if (!srv && m->n_peerurls > 0) {
+            char address[256];
+            peer_address(m->peerurls[0], address, sizeof address);
+            log_info("raft: adding member %016llx at %s", (unsigned long long)m->id, address);
+            rv = raft_add(&n->raft, &n->change, m->id, address, on_change_done);
+            started = true;
+        } else if (srv && srv->role != role) {
+            log_info("raft: member %016llx becomes a %s", (unsigned long long)m->id,
+                     role == RAFT_VOTER ? "voter" : "learner");
+            rv = raft_assign(&n->raft, &n->change, m->id, role, on_change_done);
+            started = true;
+        }
+    }
+    members_free(list, count);
+    if (started && rv) {
+        log_warn("raft: configuration change refused: %s", raft_errmsg(&n->raft));
+        n->members_dirty = true; /* try again on a later turn */
+    } else if (started) {
+        n->changing = true;
+    }
+}
+
+/* etcd's isLearnerReady: a learner may be promoted once its log reached 90% of the leader's. */
+static bool learner_ready(struct node *n, uint64_t id)
+{
+    const struct raft_server *srv = config_server(n, id);
+    raft_index match = 0;
+    if (!srv || srv->role != RAFT_STANDBY || raft_match_index(&n->raft, id, &match))
+        return false;
+    return (double)match >= 0.9 * (double)raft_last_index(&n->raft);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Leadership transfer */
 
 struct node_transfer {
@@ -610,6 +735,18 @@ static void node_forward_failed_of(struct proposer *self, uint64_t id, int err)
 static void node_read_index_done_of(struct proposer *self, int err, uint64_t index)
 {
     node_read_index_done(from_base(self), err, index);
+}
+
+static uint64_t node_cluster_id_of(struct proposer *self)
+{
+    return from_base(self)->o.cluster_id;
+}
+
+static bool node_is_learner_of(struct proposer *self)
+{
+    struct node *n = from_base(self);
+    const struct raft_server *srv = config_server(n, n->o.id);
+    return srv && srv->role == RAFT_STANDBY;
 }
 
 static uint64_t node_leader_of(struct proposer *self)
@@ -690,6 +827,13 @@ static void on_cluster_mismatch(struct cluster_transport *t, const char *address
     fsm_fatal(&n->fsm, why);
 }
 
+static void on_cluster_adopted(struct cluster_transport *t)
+{
+    struct node *n = t->data;
+    n->o.cluster_id = t->cluster_id;
+    n->fsm.cluster_id = t->cluster_id; /* recorded in the store with the first entry applied */
+}
+
 static void init_handles(struct node *n)
 {
     uv_timer_init(n->loop, &n->commit_timer);
@@ -713,6 +857,8 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
     n->base.forward_failed = node_forward_failed_of;
     n->base.read_index = node_read_index;
     n->base.transfer = node_transfer;
+    n->base.cluster_id = node_cluster_id_of;
+    n->base.is_learner = node_is_learner_of;
     n->base.read_index_done = node_read_index_done_of;
     n->loop = loop;
     n->st = st;
@@ -736,6 +882,7 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
     n->fsm.answered = fsm_answered;
     n->fsm.applied_hook = fsm_applied;
     n->fsm.fatal = fsm_fatal;
+    n->fsm.cluster_id = o->cluster_id;
 
     if (mkdir_p(o->dir)) {
         snprintf(why, why_len, "cannot create %s: %s", o->dir, strerror(errno));
@@ -745,7 +892,10 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
     n->io.version = 2; /* the struct version libraft asks its users to set */
     int rv = cluster_transport_init(&n->transport, loop, o->cluster_id);
     n->transport.mismatch = on_cluster_mismatch;
+    n->transport.adopted = on_cluster_adopted;
     n->transport.data = n;
+    /* a member joining an existing cluster cannot compute the cluster's ID from its flags */
+    n->transport.adopt = !o->bootstrap && n->fsm.applied == 0 && !has_raft_state(o->dir);
     if (rv) {
         snprintf(why, why_len, "cannot set up the peer transport: %s", n->transport.base.errmsg);
         return CAIRN_E_INTERNAL;

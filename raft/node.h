@@ -102,8 +102,14 @@ struct node {
     struct read_wait *reads_apply; /* follower: index known, waiting until it is applied here */
     bool reads_busy;               /* a barrier or a question is in flight */
     struct raft_barrier barrier;   /* the leader's read barrier */
+    struct raft_change change;     /* the configuration change in flight */
+    bool changing;                 /* one is in flight */
+    bool members_dirty;            /* the member table may differ from libraft's configuration */
+    bool was_leader;               /* led on the previous turn */
     uint64_t reads_since;          /* loop time (ms) the oldest queued read arrived */
     void (*on_closed)(struct node *n);
+    /* This member's removal from the cluster was applied (etcd stops such a member). */
+    void (*on_removed)(struct node *n);
     /* Called when the member cannot go on without diverging from the others (a storage failure
      * while applying, a log entry it cannot decode, a store behind its snapshot). Must not return
      * to the node: the owner logs and exits. NULL: log and exit(1). */

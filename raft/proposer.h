@@ -62,6 +62,10 @@ struct proposer {
     uint64_t (*committed_index)(struct proposer *self);
     /* The leader's member id, 0 while none is known. */
     uint64_t (*leader)(struct proposer *self);
+    /* The cluster's ID (learned from the peers by a member that joined), and whether this member
+     * is a learner. */
+    uint64_t (*cluster_id)(struct proposer *self);
+    bool (*is_learner)(struct proposer *self);
     /* An id for a new request, unique in the cluster and across restarts. */
     uint64_t (*next_request_id)(struct proposer *self);
     /* Returns 1 when a linearizable read may run now (w unused), 0 when w->cb will run later

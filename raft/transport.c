@@ -116,12 +116,27 @@ static void on_timeout(uv_timer_t *timer)
     finish(h, false);
 }
 
+/* A joining member takes the first peer's cluster ID as its own. */
+static void maybe_adopt(struct cluster_handshake *h)
+{
+    uint64_t theirs = be64_get(h->theirs);
+    if (!h->t->adopt || theirs == 0)
+        return;
+    log_info("raft: joining cluster %016llx (from peer %s)", (unsigned long long)theirs,
+             h->address);
+    h->t->cluster_id = theirs;
+    h->t->adopt = false;
+    if (h->t->adopted)
+        h->t->adopted(h->t);
+}
+
 /* Decides once our ID is written and the peer's has arrived. */
 static void decide(struct cluster_handshake *h)
 {
     if (!h->written || h->got < sizeof h->theirs || h->done)
         return;
     uint64_t theirs = be64_get(h->theirs);
+    maybe_adopt(h);
     bool ok = theirs == h->t->cluster_id;
     if (!ok) {
         log_error("raft: peer %s (member %016llx) belongs to cluster %016llx, this member to "
@@ -176,8 +191,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     h->got += (size_t)n;
     if (h->got == sizeof h->theirs) {
         uv_read_stop(s);
-        if (h->accepted)
+        if (h->accepted) {
+            maybe_adopt(h);
             send_ours(h); /* answer only a peer of whose cluster we know */
+        }
         decide(h);
     }
 }

@@ -24,15 +24,19 @@ struct cluster_transport {
     raft_uv_accept_cb accept_cb;          /* libraft's */
     struct cluster_handshake *handshakes; /* exchanges in progress */
     raft_uv_transport_close_cb close_cb;  /* libraft's, once closed */
+    bool adopt;                           /* take the first peer's cluster ID as ours */
     bool closing;
     bool tcp_closed;  /* the TCP transport finished closing */
     unsigned pending; /* records of ours not freed yet */
     /* A peer answered with another cluster's ID. accepted: it connected to us (else we to it). */
     void (*mismatch)(struct cluster_transport *t, const char *address, uint64_t theirs,
                      bool accepted);
+    void (*adopted)(struct cluster_transport *t);
     void *data; /* the owner's */
 };
 
+/* With t->adopt set (a member joining an existing cluster, which cannot compute the cluster's ID
+ * from its flags), the first peer's cluster ID becomes t->cluster_id and adopted() is called. */
 /* Initializes t on loop for cluster_id (the inner TCP transport included). Returns 0 or a libraft
  * error code (message in t->base.errmsg). */
 int cluster_transport_init(struct cluster_transport *t, uv_loop_t *loop, uint64_t cluster_id);

@@ -7,6 +7,7 @@
  * transaction as the changes it describes. The main table holds the named tables' roots, so every
  * commit rewrites its page anyway: keeping the state there costs no extra page per commit. */
 #include "store/internal.h"
+#include "store/record.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -546,6 +547,35 @@ int64_t store_tx_compact_rev(const store_tx *tx)
 {
     return tx->compact_rev;
 }
+static const char cluster_key[] = "cluster";
+
+int store_tx_cluster_id(store_tx *tx, uint64_t *id)
+{
+    *id = 0;
+    MDB_val k = {sizeof cluster_key - 1, (void *)cluster_key}, v;
+    int rc = mdb_get(tx->txn, tx->st->meta, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return tx_fail(tx, rc);
+    if (v.mv_size != 8)
+        return CAIRN_E_CORRUPT;
+    *id = (uint64_t)le64_get(v.mv_data);
+    return 0;
+}
+
+int store_tx_set_cluster_id(store_tx *tx, uint64_t id)
+{
+    int err = tx_check_write(tx);
+    if (err)
+        return err;
+    uint8_t b[8];
+    le64_put(b, (int64_t)id);
+    MDB_val k = {sizeof cluster_key - 1, (void *)cluster_key}, v = {sizeof b, b};
+    int rc = mdb_put(tx->txn, tx->st->meta, &k, &v, 0);
+    return rc ? tx_fail(tx, rc) : 0;
+}
+
 uint64_t store_tx_consistent_index(const store_tx *tx)
 {
     return tx->ci;

@@ -116,6 +116,11 @@ int64_t store_tx_compact_rev(const store_tx *tx);
  * the same LMDB transaction as that entry's effects. */
 uint64_t store_tx_consistent_index(const store_tx *tx);
 
+/* The ID of the cluster this store belongs to, as recorded (0: none yet), and recording it (a
+ * write transaction). */
+int store_tx_cluster_id(store_tx *tx, uint64_t *id);
+int store_tx_set_cluster_id(store_tx *tx, uint64_t id);
+
 /* Records the consistent index in a write transaction (it only ever grows; smaller values are an
  * INVALID_ARGUMENT). */
 int store_tx_set_consistent_index(store_tx *tx, uint64_t index);

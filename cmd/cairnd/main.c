@@ -99,14 +99,27 @@ static void on_api_stopped(void *arg)
     node_close(&d->node, on_node_closed);
 }
 
-static void on_signal(uv_signal_t *h, int signum)
+static void stop(struct daemon *d)
 {
-    struct daemon *d = h->data;
     if (d->stopping)
         return;
     d->stopping = true;
-    log_info("cairnd: received %s, shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     api_server_shutdown(&d->api, on_api_stopped, d);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+    if (!d->stopping)
+        log_info("cairnd: received %s, shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    stop(d);
+}
+
+static void on_removed(struct node *n)
+{
+    struct daemon *d = (struct daemon *)((char *)n - offsetof(struct daemon, node));
+    log_info("cairnd: this member was removed from the cluster; shutting down");
+    stop(d);
 }
 
 /* host:port of an http:// URL, as libraft's TCP transport takes it. */
@@ -172,9 +185,19 @@ static int start(struct daemon *d)
 {
     struct config *c = &d->cfg;
     uint64_t member_id = c->self->id;
-    uint64_t cluster_id = c->cluster_id;
     if (open_store(d))
         return -1;
+    /* a member that joined a cluster recorded the cluster's ID, which its flags do not give */
+    store_tx *tx;
+    uint64_t recorded = 0;
+    if (store_tx_begin_read(d->st, &tx) == 0) {
+        if (store_tx_cluster_id(tx, &recorded))
+            recorded = 0;
+        store_tx_end(tx);
+    }
+    if (recorded)
+        c->cluster_id = recorded;
+    uint64_t cluster_id = c->cluster_id;
     if (start_node(d))
         return -1;
     int err;
@@ -190,6 +213,7 @@ static int start(struct daemon *d)
         .self = {member_id, c->name, c->advertise_peer, c->n_advertise_peer, c->advertise_client,
                  c->n_advertise_client},
         .members = d->members,
+        .cluster_token = c->initial_cluster_token,
         .n_members = c->n_members,
         .max_request_bytes = (size_t)c->max_request_bytes,
         .max_txn_ops = (unsigned)c->max_txn_ops,
@@ -199,6 +223,7 @@ static int start(struct daemon *d)
         return -1;
     }
     d->node.forward = api_forward;
+    d->node.on_removed = on_removed;
     d->node.ask_read_index = api_ask_read_index;
     d->node.owner = &d->api;
     for (size_t i = 0; i < c->n_listen_client; i++) {

@@ -324,6 +324,9 @@ def test_endpoint_health(server, cairnctl):
 
 def test_endpoint_cluster(server, cairnctl):
     url = server.client_url
+    # both servers commit their backend up to 100 ms after a write (cairnd's member publish at
+    # start is one): compare the sizes in the status output only once they have settled
+    settle_db_size(server)
     c = run(cairnctl, server.endpoint, "-w", "json", "endpoint", "status", "--cluster")
     assert c[0] == 0 and json.loads(c[1])[0]["Endpoint"] == url
     for fmt in ("simple", "json", "table", "fields"):

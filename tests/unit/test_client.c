@@ -92,6 +92,7 @@ static struct srv *srv_start(void)
     char address[32];
     snprintf(address, sizeof address, "127.0.0.1:%d", free_tcp_port());
     o.id = 0xabcd;
+    o.cluster_id = 0x1234; /* as the API configuration below says */
     o.address = address;
     o.dir = s->raft_dir;
     o.peers[0].id = o.id;
