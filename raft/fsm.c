@@ -171,6 +171,9 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
               cairn_strerror(err));
     f->applied = index;
     unsigned requests = (unsigned)e->n_requests;
+    f->since_snapshot_entries++;
+    f->since_snapshot_requests += requests;
+    f->since_snapshot_bytes += buf->len;
     cairn__entry__free_unpacked(e, NULL);
     arena_reset(&f->scratch);
     f->uncommitted += requests;
@@ -187,6 +190,7 @@ static int fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigne
 {
     struct fsm *f = rf->data;
     fsm_commit(f, true);
+    f->since_snapshot_entries = f->since_snapshot_requests = f->since_snapshot_bytes = 0;
     Cairn__SnapshotMarker m = CAIRN__SNAPSHOT_MARKER__INIT;
     m.index = f->applied;
     store_tx *tx;

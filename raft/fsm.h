@@ -27,13 +27,16 @@ struct fsm {
     struct raft_fsm base; /* what libraft calls (base.data is this struct) */
     struct raft *raft;    /* the raft instance applying: its last applied index is ours - 1 */
     store *st;
-    uint64_t self;         /* this member's id: entries it proposed are answered here */
-    store_tx *wtx;         /* applied entries not committed to the store yet */
-    uint64_t applied;      /* the store's consistent index as applied (committed or not) */
-    unsigned uncommitted;  /* requests and compaction steps applied since the last commit */
-    bool compacting;       /* a compaction was applied and physical steps remain */
-    bool members_changed;  /* the member table changed (the owner clears it) */
-    bool removed_self;     /* this member's removal was applied */
+    uint64_t self;        /* this member's id: entries it proposed are answered here */
+    store_tx *wtx;        /* applied entries not committed to the store yet */
+    uint64_t applied;     /* the store's consistent index as applied (committed or not) */
+    unsigned uncommitted; /* requests and compaction steps applied since the last commit */
+    bool compacting;      /* a compaction was applied and physical steps remain */
+    bool members_changed; /* the member table changed (the owner clears it) */
+    uint64_t since_snapshot_entries;  /* applied since the last snapshot: entries, */
+    uint64_t since_snapshot_requests; /*   the requests they carried, */
+    uint64_t since_snapshot_bytes;    /*   their size */
+    bool removed_self;                /* this member's removal was applied */
     uint64_t cluster_id;   /* recorded in the store with the next entry when it has none */
     bool cluster_recorded; /* the store holds it */
     struct arena scratch;  /* responses of entries nobody here waits for */

@@ -229,10 +229,39 @@ static void fsm_answered(struct fsm *f, struct proposal *list, uint64_t index)
     answer_list(of_fsm(f), list, index);
 }
 
+#define SNAPSHOT_LOG_BYTES      (64u << 20) /* entries kept in memory before a snapshot, at most */
+#define SNAPSHOT_TRAILING_BYTES (32u << 20) /* entries kept behind a snapshot, at most */
+
+/* libraft counts entries, and keeps every entry since the last snapshot in memory; an entry
+ * carries a batch of requests. So that memory follows the requests, as etcd's --snapshot-count
+ * does (it counts requests), a snapshot is due after snapshot_count requests or 64 MiB of entries,
+ * and about snapshot_trailing requests (at most 32 MiB) stay behind it. */
+static void snapshot_policy(struct node *n)
+{
+    const struct fsm *f = &n->fsm;
+    if (f->since_snapshot_requests < n->o.snapshot_count &&
+        f->since_snapshot_bytes < SNAPSHOT_LOG_BYTES) {
+        raft_set_snapshot_threshold(&n->raft, n->o.snapshot_count); /* not due yet */
+        return;
+    }
+    uint64_t entries = f->since_snapshot_entries ? f->since_snapshot_entries : 1;
+    uint64_t per_entry = f->since_snapshot_requests / entries;
+    uint64_t bytes_per_entry = f->since_snapshot_bytes / entries;
+    uint64_t trailing = n->o.snapshot_trailing / (per_entry ? per_entry : 1);
+    uint64_t by_bytes = SNAPSHOT_TRAILING_BYTES / (bytes_per_entry ? bytes_per_entry : 1);
+    if (trailing > by_bytes)
+        trailing = by_bytes;
+    if (trailing < 16)
+        trailing = 16;
+    raft_set_snapshot_trailing(&n->raft, (unsigned)trailing);
+    raft_set_snapshot_threshold(&n->raft, (unsigned)entries);
+}
+
 static void fsm_applied(struct fsm *f, unsigned requests)
 {
     (void)requests;
     struct node *n = of_fsm(f);
+    snapshot_policy(n);
     if (f->compacting)
         uv_idle_start(&n->idle, on_idle);
     if (n->reads_apply)
