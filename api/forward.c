@@ -119,14 +119,13 @@ static const struct cl_method read_index_method = {
     .idempotent = true,
 };
 
+/* The error a failed call to the leader gives the waiting caller: the leader's own (etcd's
+ * message), or, when the call itself failed (connection lost, closed, timed out while leadership
+ * moved), "leader changed": the request may or may not have been applied. */
 static int error_of(const struct cl_call *call)
 {
     int err = cairn_err_from_message(call->message);
-    if (!err)
-        err = call->code == GRPC_UNAVAILABLE || call->code == GRPC_DEADLINE_EXCEEDED
-                  ? CAIRN_E_LEADER_CHANGED
-                  : CAIRN_E_INTERNAL;
-    return err;
+    return err ? err : CAIRN_E_LEADER_CHANGED;
 }
 
 static void on_read_index(struct cl_call *call)
@@ -205,6 +204,7 @@ static void on_leader_read_ready(struct read_wait *w, int err)
     }
     Cairn__ReadIndexResponse resp = CAIRN__READ_INDEX_RESPONSE__INIT;
     resp.index = c->srv->prop->applied_index(c->srv->prop);
+    c->srv->prop->followers_wait(c->srv->prop);
     api_reply(c, &resp.base);
 }
 
@@ -245,6 +245,7 @@ static void on_forward_applied(struct proposal *p, int err)
         return;
     }
     Cairn__ForwardResponse r = CAIRN__FORWARD_RESPONSE__INIT;
+    c->srv->prop->followers_wait(c->srv->prop);
     api_reply(c, &r.base);
 }
 

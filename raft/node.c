@@ -186,6 +186,7 @@ static struct proposal *fsm_take(struct fsm *f, uint64_t seq, size_t count, uint
 
 static void release_applied(struct node *n);
 static void start_reads(struct node *n);
+static void nudge_followers(struct node *n);
 static const struct raft_server *config_server(const struct node *n, uint64_t id);
 static bool learner_ready(struct node *n, uint64_t id);
 static void reconcile(struct node *n);
@@ -438,6 +439,7 @@ static void on_check(uv_check_t *h)
     if (n->closing)
         return;
     expire_waiting(n);
+    nudge_followers(n);
     propose_queued(n);
     start_reads(n);
     if (n->reads_apply)
@@ -766,6 +768,35 @@ static void node_read_index_done_of(struct proposer *self, int err, uint64_t ind
     node_read_index_done(from_base(self), err, index);
 }
 
+/* libraft tells followers a new commit index only with its next append or heartbeat (up to a
+ * heartbeat interval later). A follower that forwarded a write or asked for a read index waits for
+ * it, so the leader appends an empty barrier at once: its append carries the commit index. */
+static void on_nudged(struct raft_barrier *req, int status)
+{
+    (void)status;
+    struct node *n = req->data;
+    n->nudging = false;
+}
+
+static void nudge_followers(struct node *n)
+{
+    if (!n->nudge_due || n->nudging || raft_state(&n->raft) != RAFT_LEADER)
+        return;
+    n->nudge_due = false;
+    if (n->head)
+        return; /* the next entry, proposed on this turn, carries it */
+    n->nudge.data = n;
+    if (raft_barrier(&n->raft, &n->nudge, on_nudged) == 0)
+        n->nudging = true;
+}
+
+static void node_followers_wait_of(struct proposer *self)
+{
+    struct node *n = from_base(self);
+    n->nudge_due = true;
+    uv_idle_start(&n->idle, on_idle); /* nudged on this turn of the loop */
+}
+
 static uint64_t node_cluster_id_of(struct proposer *self)
 {
     return from_base(self)->o.cluster_id;
@@ -887,6 +918,7 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
     n->base.read_index = node_read_index;
     n->base.transfer = node_transfer;
     n->base.cluster_id = node_cluster_id_of;
+    n->base.followers_wait = node_followers_wait_of;
     n->base.is_learner = node_is_learner_of;
     n->base.read_index_done = node_read_index_done_of;
     n->loop = loop;

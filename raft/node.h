@@ -102,6 +102,9 @@ struct node {
     struct read_wait *reads_apply; /* follower: index known, waiting until it is applied here */
     bool reads_busy;               /* a barrier or a question is in flight */
     struct raft_barrier barrier;   /* the leader's read barrier */
+    struct raft_barrier nudge;     /* an entry that carries the commit index to the followers */
+    bool nudge_due;                /* followers wait for the commit index */
+    bool nudging;                  /* the nudge is in flight */
     struct raft_change change;     /* the configuration change in flight */
     bool changing;                 /* one is in flight */
     bool members_dirty;            /* the member table may differ from libraft's configuration */

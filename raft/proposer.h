@@ -74,6 +74,9 @@ struct proposer {
     /* Transfers leadership to w->target (a voter): cb runs once it leads or the transfer gave
      * up. Returns 0, or NOT_LEADER / BAD_LEADER_TRANSFEREE at once (cb does not run). */
     int (*transfer)(struct proposer *self, struct transfer_wait *w);
+    /* The leader answered a follower that now waits to learn the commit index (a forwarded write
+     * or a read index): the leader sends it soon rather than with its next heartbeat. */
+    void (*followers_wait)(struct proposer *self);
     /* The leader's answer to the read index question this member asked (err, or its index). */
     void (*read_index_done)(struct proposer *self, int err, uint64_t index);
     /* The leader did not take the request with this id that this member forwarded (err). */
