@@ -16,9 +16,12 @@
 #   VS_ETCD_ROUNDS=N   rounds (default 3)
 #   VS_ETCD_QUICK=1    a smoke run: small totals, one round, docs/BENCHMARKS.md left alone
 #   VS_ETCD_NO_DOCS=1  print the table only
+#   VS_ETCD_CLUSTER=1  three-member clusters instead, with leader failover and the disk's bound per
+#                      write: bench/vs_etcd_cluster.sh (`make bench-vs-etcd-cluster`)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [[ ${VS_ETCD_CLUSTER:-0} == 1 ]]; then exec bash "$ROOT/bench/vs_etcd_cluster.sh" "$@"; fi
 B_ARG=${1:-build}
 B=$B_ARG
 [[ $B == /* ]] || B=$ROOT/$B
@@ -131,7 +134,7 @@ mkdir -p "$WORK/res"
 for ((r = 1; r <= ROUNDS; r++)); do
     if ((r % 2)); then order=(cairn etcd); else order=(etcd cairn); fi
     for i in "${!WORKLOADS[@]}"; do
-        IFS='|' read -r name target args <<<"${WORKLOADS[$i]}"
+        IFS='|' read -r name _ args <<<"${WORKLOADS[$i]}"
         for kind in "${order[@]}"; do
             out=$WORK/res/$i.$kind.$r.json
             # shellcheck disable=SC2086 # args is a word list on purpose
@@ -157,9 +160,11 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(git -C "$ROOT" status --porcelain 2>/dev/null) ]]; then COMMIT="$COMMIT (with uncommitted changes)"; fi
 CPU=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
 ETCD_VERSION=$("$ETCD" --version 2>/dev/null | awk '/^etcd Version/{print $3}')
+NPROC=$(nproc)
+DATE=$(date -u +%Y-%m-%d)
 
-export VS_ROUNDS=$ROUNDS VS_BUILD_ARG=$B_ARG VS_COMMIT=$COMMIT VS_CPU="$CPU ($(nproc) CPUs)" VS_ETCD_VERSION=$ETCD_VERSION
-export VS_MEM="$C_RSS $C_HWM $C_ANON $E_RSS $E_HWM $E_ANON" VS_DATE=$(date -u +%Y-%m-%d)
+export VS_ROUNDS=$ROUNDS VS_BUILD_ARG=$B_ARG VS_COMMIT=$COMMIT VS_CPU="$CPU ($NPROC CPUs)" VS_ETCD_VERSION=$ETCD_VERSION
+export VS_MEM="$C_RSS $C_HWM $C_ANON $E_RSS $E_HWM $E_ANON" VS_DATE=$DATE
 printf '%s\n' "${WORKLOADS[@]}" >"$WORK/workloads"
 "$PY" - "$WORK" "$DOC" "$WRITE_DOCS" <<'EOF'
 import json, os, statistics, sys
