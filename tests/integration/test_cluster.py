@@ -1,0 +1,448 @@
+"""cairnd replicated: clusters of three and five members on 127.0.0.1 (see cluster.py).
+
+Every member takes writes and linearizable reads; members die (kill -9) or stop (SIGTERM) and come
+back with their data dirs; an acknowledged write is never lost and the members converge to equal
+HashKV. What is not built yet is marked as skipped at the end.
+"""
+
+import base64
+import json
+import threading
+import time
+
+import pytest
+
+from cluster import Cluster, etcdctl_at
+from conftest import CLUSTER_TOKEN, etcd_cluster_id, etcd_member_id, require_kind
+
+
+@pytest.fixture
+def cluster(request):
+    """A factory: cluster(n) starts n cairnd members and waits until all are ready. Every process
+    is ended and every directory removed afterwards; a failed test prints each member's log."""
+    require_kind("cairnd")
+    made = []
+
+    def make(n, extra_args=()):
+        c = Cluster(n, extra_args)
+        made.append(c)
+        return c.start()
+
+    try:
+        yield make
+    finally:
+        for c in made:
+            if getattr(request.node, "rep_call_failed", False):
+                print(c.log_tails())
+            c.close()
+
+
+class Writer:
+    """A thread putting w/<n> keys round-robin through the given members (one python3-etcd3 client
+    each), recording every acknowledged put: .acked {key: (value, revision)}, .by_member {name:
+    number acknowledged}, .errors [(name, exception)]."""
+
+    def __init__(self, members, prefix="w/"):
+        import etcd3
+
+        self.members = list(members)
+        self.prefix = prefix
+        self.clients = {m.name: etcd3.client("127.0.0.1", m.port, timeout=5)
+                        for m in self.members}
+        self.acked = {}
+        self.by_member = {m.name: 0 for m in self.members}
+        self.errors = []
+        self.lock = threading.Lock()
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        i = 0
+        while not self.stop_event.is_set():
+            m = self.members[i % len(self.members)]
+            key, value = f"{self.prefix}{i:06d}", f"value-{i}-via-{m.name}"
+            i += 1
+            try:
+                r = self.clients[m.name].put(key, value)
+            except Exception as e:  # noqa: BLE001 - a member down, or no leader for now
+                with self.lock:
+                    self.errors.append((m.name, e))
+                time.sleep(0.02)
+                continue
+            with self.lock:
+                self.acked[key.encode()] = (value.encode(), r.header.revision)
+                self.by_member[m.name] += 1
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def snapshot(self):
+        with self.lock:
+            return dict(self.acked), dict(self.by_member)
+
+    def wait(self, pred, timeout, what):
+        """Waits until pred(acked, by_member) holds."""
+        deadline = time.monotonic() + timeout
+        while not pred(*self.snapshot()):
+            assert self.thread.is_alive(), "the writer thread died"
+            if time.monotonic() > deadline:
+                acked, by = self.snapshot()
+                raise AssertionError(f"{what} not within {timeout}s: {len(acked)} acknowledged "
+                                     f"({by}), last errors {self.errors[-3:]}")
+            time.sleep(0.05)
+
+    def stop(self):
+        self.stop_event.set()
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "the writer did not stop within 30 s"
+        for c in self.clients.values():
+            c.close()
+        return self.snapshot()[0]
+
+
+def put_somewhere(cl, key, value, timeout=30):
+    """Puts key through the running members in turn until one acknowledges it; returns the
+    revision. Fails after timeout."""
+    deadline = time.monotonic() + timeout
+    errors = []
+    while True:
+        for m in cl.running():
+            try:
+                return m.put(key, value).header.revision
+            except Exception as e:  # noqa: BLE001 - e.g. no leader for now
+                errors.append((m.name, repr(e)))
+        if time.monotonic() > deadline:
+            raise AssertionError(f"put {key} not acknowledged by any member within {timeout}s; "
+                                 f"last errors {errors[-3:]}")
+        time.sleep(0.2)
+
+
+def put_through(m, key, value, timeout=30):
+    """Puts key through member m, retrying until it acknowledges; returns the response."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return m.put(key, value)
+        except Exception as e:  # noqa: BLE001 - e.g. a new leader not known yet
+            if time.monotonic() > deadline:
+                raise AssertionError(f"put {key} through {m.name} failed for {timeout}s: {e!r}")
+        time.sleep(0.2)
+
+
+def local_kvs(m, prefix):
+    """{key: (value, mod_revision)} under prefix, from m's local state (serializable)."""
+    r = m.range(prefix, serializable=True, prefix=True)
+    return {kv.key: (kv.value, kv.mod_revision) for kv in r.kvs}
+
+
+def assert_all_present(cl, acked, prefix, with_revision=True):
+    """Every acknowledged (key: (value, revision)) is on every member, with that value and, if
+    with_revision, that mod revision. Call after wait_converged()."""
+    assert acked, "nothing was acknowledged"
+    for m in cl:
+        got = local_kvs(m, prefix)
+        lost = [k for k in acked if k not in got]
+        assert not lost, f"{len(lost)} of {len(acked)} acknowledged keys missing on {m.name}, " \
+                         f"e.g. {lost[:5]}"
+        wrong = [(k, acked[k], got[k]) for k in acked
+                 if got[k][0] != acked[k][0] or (with_revision and got[k][1] != acked[k][1])]
+        assert not wrong, f"acknowledged keys differ on {m.name}: {wrong[:5]}"
+
+
+def assert_hashkv_equal(cl):
+    """All members converge; HashKV at the current revision is equal everywhere (hash, header
+    revision, compact revision)."""
+    rev = cl.wait_converged(list(cl))
+    hashes = cl.hashkvs(rev, list(cl))
+    assert len(set(hashes.values())) == 1, f"HashKV at revision {rev} differs: {hashes}"
+    assert next(iter(hashes.values()))[1] == rev
+    return rev
+
+
+# --------------------------------------------------------------------------------------------
+# 1. reads and writes through every member; membership and identity
+
+
+def test_writes_through_each_member_are_read_everywhere(cluster):
+    cl = cluster(3)
+    ids = {m.id for m in cl}
+    for m in cl:
+        assert m.id == etcd_member_id([m.peer_url], CLUSTER_TOKEN)
+    cluster_id = etcd_cluster_id(sorted(ids))
+
+    for writer in cl:
+        key, value = f"k/{writer.name}", f"written via {writer.name}"
+        r = writer.put(key, value)
+        assert r.header.member_id == writer.id
+        assert r.header.cluster_id == cluster_id
+        rev = r.header.revision
+        for reader in cl:
+            # linearizable first: afterwards reader has applied the write, so its local
+            # (serializable) state must show it too
+            lin = reader.range(key)
+            assert [(kv.key, kv.value, kv.mod_revision) for kv in lin.kvs] == \
+                [(key.encode(), value.encode(), rev)], (writer.name, reader.name)
+            assert lin.header.revision >= rev
+            ser = reader.range(key, serializable=True)
+            assert [(kv.key, kv.value, kv.mod_revision) for kv in ser.kvs] == \
+                [(key.encode(), value.encode(), rev)], (writer.name, reader.name)
+            for h in (lin.header, ser.header):
+                assert (h.member_id, h.cluster_id) == (reader.id, cluster_id)
+
+    # MemberList: all three by ID with peer URLs right away, names and client URLs once each
+    # member has published itself
+    for m in cl:
+        r = m.members()
+        assert {(x.ID, tuple(x.peerURLs)) for x in r.members} == \
+            {(x.id, (x.peer_url,)) for x in cl}
+    lists = cl.wait_published()
+    assert set(lists) == {m.name for m in cl}
+    for m in cl:
+        r = lists[m.name]
+        assert (r.header.member_id, r.header.cluster_id) == (m.id, cluster_id)
+        assert sorted((x.ID, x.name, list(x.peerURLs), list(x.clientURLs)) for x in r.members) \
+            == sorted((x.id, x.name, [x.peer_url], [x.client_url]) for x in cl)
+
+    # Status: one leader, the same on all, which is a member; same cluster everywhere
+    statuses = {m.name: m.status() for m in cl}
+    assert len({s.leader for s in statuses.values()}) == 1, statuses
+    assert next(iter(statuses.values())).leader in ids
+    for m in cl:
+        s = statuses[m.name]
+        assert (s.header.member_id, s.header.cluster_id) == (m.id, cluster_id)
+        assert s.raftTerm >= 1 and s.raftIndex >= 1
+
+
+# --------------------------------------------------------------------------------------------
+# 2. the leader killed under writes
+
+
+def test_leader_killed_under_writes(cluster):
+    cl = cluster(3)
+    old = cl.leader()
+    old_term = old.status().raftTerm
+    w = Writer(cl).start()
+    try:
+        w.wait(lambda acked, by: all(n >= 20 for n in by.values()), 60,
+               "20 puts acknowledged through each member")
+        old.kill9()
+        before_kill, by_before = w.snapshot()
+        survivors = [m for m in cl if m is not old]
+
+        new = cl.leader(among=survivors, timeout=30)
+        assert new is not old
+        assert new.status().raftTerm > old_term
+        # writes succeed again, through both survivors
+        w.wait(lambda acked, by: all(by[m.name] >= by_before[m.name] + 10 for m in survivors),
+               60, "10 more puts through each survivor after the kill")
+
+        cl.restart(old)
+        # the writer goes on while the restarted member catches up
+        _, by_restart = w.snapshot()
+        w.wait(lambda acked, by: all(by[m.name] >= by_restart[m.name] + 5 for m in survivors),
+               60, "5 more puts through each survivor after the restart")
+    finally:
+        acked = w.stop()
+
+    revs = [r for _, r in acked.values()]
+    assert len(revs) == len(set(revs)), "two acknowledged puts share a revision"
+    assert len(acked) > len(before_kill)
+    cl.leader(timeout=30)
+    assert_hashkv_equal(cl)
+    assert_all_present(cl, acked, "w/")
+
+
+# --------------------------------------------------------------------------------------------
+# 3. a rolling restart
+
+
+def test_rolling_restart_keeps_every_write(cluster):
+    cl = cluster(3)
+    acked = {}
+
+    def write(tag, n=10):
+        for i in range(n):
+            key, value = f"r/{tag}/{i:03d}", f"{tag}-{i}"
+            put_somewhere(cl, key, value)
+            acked[key.encode()] = (value.encode(), None)
+
+    for m in cl:
+        write(f"before-{m.name}")
+        rc = m.terminate()
+        assert rc == 0, f"{m.name} exited {rc} on SIGTERM"
+        write(f"without-{m.name}")
+        cl.restart(m)
+        cl.leader(timeout=30)
+        write(f"after-{m.name}")
+    assert_hashkv_equal(cl)
+    assert_all_present(cl, acked, "r/", with_revision=False)
+    assert len(local_kvs(cl[0], "r/")) == 3 * 3 * 10
+
+
+# --------------------------------------------------------------------------------------------
+# 4. quorum: five members, two and then three down
+
+
+def test_five_members_lose_quorum_and_recover(cluster):
+    cl = cluster(5)
+    acked = {}
+    for i in range(10):
+        rev = put_somewhere(cl, f"q/before/{i}", str(i))
+        acked[f"q/before/{i}".encode()] = (str(i).encode(), rev)
+
+    # two down (the leader and one follower): three of five are a quorum
+    lead, followers = cl.followers()
+    down = [lead, followers[0]]
+    for m in down:
+        m.kill9()
+    up = [m for m in cl if m not in down]
+    cl.leader(among=up, timeout=30)
+    for m in up:
+        key, value = f"q/three/{m.name}", f"via {m.name}"
+        r = put_through(m, key, value)
+        acked[key.encode()] = (value.encode(), r.header.revision)
+    for m in up:
+        for key, (value, rev) in acked.items():
+            kvs = m.range(key).kvs
+            assert [(kv.value, kv.mod_revision) for kv in kvs] == [(value, rev)], (m.name, key)
+    last_rev = cl.wait_converged(up)
+
+    # a third down (the new leader): two of five are no quorum
+    third = cl.leader(among=up)
+    third.kill9()
+    down.append(third)
+    up.remove(third)
+    for m in up:
+        rc, out, err = m.ctl("get", "q/three/" + up[0].name, command_timeout="3s")
+        assert rc != 0, f"a linearizable read on {m.name} answered without a quorum: {out!r}"
+        rc, out, err = m.ctl("put", f"q/noquorum/{m.name}", "x", command_timeout="3s")
+        assert rc != 0, f"a write through {m.name} was acknowledged without a quorum: {out!r}"
+        # serializable: from local state, which has everything up to last_rev
+        rc, out, err = m.ctl("get", "q/", "--prefix", "--consistency=s", "-w", "json",
+                             command_timeout="3s")
+        assert rc == 0, f"a serializable read on {m.name} failed: {err}"
+        got = json.loads(out)
+        assert got["header"]["revision"] >= last_rev
+        local = {base64.b64decode(kv["key"]): (base64.b64decode(kv["value"]),
+                                                kv["mod_revision"]) for kv in got["kvs"]}
+        assert {k: v for k, v in local.items() if k in acked} == acked, m.name
+        assert local_kvs(m, "q/") == local
+
+    # all back: everything converges, nothing acknowledged is lost
+    cl.restart(*down)
+    cl.leader(timeout=30)
+    r = put_through(cl[0], "q/after", "1")
+    acked[b"q/after"] = (b"1", r.header.revision)
+    assert_hashkv_equal(cl)
+    assert_all_present(cl, acked, "q/")
+
+
+# --------------------------------------------------------------------------------------------
+# 5. etcdctl 3.4 with all endpoints
+
+
+def test_etcdctl_with_all_endpoints(cluster):
+    cl = cluster(3)
+    eps = cl.endpoints()
+
+    def ctl(*args, input=None):
+        rc, out, err = etcdctl_at(eps, *args, input=input)
+        assert rc == 0, f"etcdctl {' '.join(args)} failed (rc {rc}): {err}"
+        return out
+
+    assert ctl("put", "a", "1") == "OK\n"
+    assert ctl("put", "b", "2") == "OK\n"
+    assert ctl("get", "a") == "a\n1\n"
+    assert ctl("get", "", "--prefix") == "a\n1\nb\n2\n"
+    out = ctl("txn", input='value("a") = "1"\n\nput a 10\nget a\n\nput a never\n\n')
+    assert out == "SUCCESS\n\nOK\n\na\n10\n"
+    out = ctl("txn", input='value("a") = "1"\n\nput a never\n\ndel b\n\n')
+    assert out == "FAILURE\n\n1\n"
+    assert ctl("del", "a") == "1\n"
+    assert ctl("get", "", "--prefix") == ""
+    assert ctl("put", "c", "3") == "OK\n"
+    for m in cl:  # each member on its own has it
+        rc, out, err = m.ctl("get", "c")
+        assert (rc, out) == (0, "c\n3\n"), (m.name, err)
+
+    cl.wait_published()
+    lead = cl.leader()
+
+    # endpoint status --cluster: a row per member, exactly one leader
+    rows = table_rows(ctl("endpoint", "status", "--cluster", "-w", "table"))
+    head, rows = rows[0], rows[1:]
+    assert len(rows) == 3, rows
+    col = {name: i for i, name in enumerate(head)}
+    assert {r[col["ENDPOINT"]] for r in rows} == {m.client_url for m in cl}
+    assert {r[col["ID"]] for r in rows} == {f"{m.id:x}" for m in cl}
+    leaders = [r for r in rows if r[col["IS LEADER"]] == "true"]
+    assert len(leaders) == 1, rows
+    assert leaders[0][col["ID"]] == f"{lead.id:x}"
+    assert all(r[col["IS LEADER"]] in ("true", "false") for r in rows)
+
+    # member list: names, peer and client URLs
+    rows = table_rows(ctl("member", "list", "-w", "table"))
+    head, rows = rows[0], rows[1:]
+    col = {name: i for i, name in enumerate(head)}
+    got = sorted((r[col["ID"]], r[col["STATUS"]], r[col["NAME"]], r[col["PEER ADDRS"]],
+                  r[col["CLIENT ADDRS"]]) for r in rows)
+    assert got == sorted((f"{m.id:x}", "started", m.name, m.peer_url, m.client_url) for m in cl)
+
+    # endpoint hashkv --cluster: equal hashes
+    cl.wait_converged(list(cl))
+    out = ctl("endpoint", "hashkv", "--cluster")
+    lines = [line.split(", ") for line in out.splitlines()]
+    assert sorted(ep for ep, _ in lines) == sorted(m.client_url for m in cl), out
+    assert len({h for _, h in lines}) == 1, out
+
+
+def table_rows(text):
+    """The cells of etcdctl's -w table output: the header row first."""
+    return [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in text.splitlines() if line.startswith("|")]
+
+
+# --------------------------------------------------------------------------------------------
+# 6. read-your-writes on the member that took the write
+
+
+def test_follower_reads_its_own_writes(cluster):
+    cl = cluster(3)
+    lead, followers = cl.followers()
+    f = followers[0]
+    assert f.status().leader == lead.id != f.id
+    for i in range(50):
+        key, value = f"ryw/{i:02d}", f"v{i}"
+        r = f.put(key, value)
+        assert r.header.member_id == f.id
+        got = f.range(key, serializable=True)
+        assert [(kv.value, kv.mod_revision) for kv in got.kvs] == \
+            [(value.encode(), r.header.revision)], f"put {i} through follower {f.name}"
+        assert got.header.revision >= r.header.revision
+    assert len(local_kvs(f, "ryw/")) == 50
+
+
+# --------------------------------------------------------------------------------------------
+# not built yet
+
+
+@pytest.mark.skip(reason="not built yet: MemberAdd/Remove/Update/Promote")
+def test_member_add_remove():
+    pass
+
+
+@pytest.mark.skip(reason="not built yet: MoveLeader")
+def test_move_leader():
+    pass
+
+
+@pytest.mark.skip(reason="not built yet: catching up by snapshot a member that fell behind "
+                         "further than the log keeps")
+def test_lagging_member_catches_up_by_snapshot():
+    pass
+
+
+@pytest.mark.skip(reason="not built yet: refusing a member with a wrong --initial-cluster-token")
+def test_wrong_cluster_token_is_refused():
+    pass
