@@ -190,6 +190,7 @@ static void nudge_followers(struct node *n);
 static const struct raft_server *config_server(const struct node *n, uint64_t id);
 static bool learner_ready(struct node *n, uint64_t id);
 static void reconcile(struct node *n);
+static bool removal_due(struct node *n, uint64_t id);
 
 static struct proposal *fsm_take_one(struct fsm *f, const Cairn__InternalRequest *req)
 {
@@ -306,6 +307,19 @@ static void on_wait_timer(uv_timer_t *t)
 }
 
 /* Hands each proposal to the owner's forwarder, keeping it until it is applied here. */
+static void requeue(struct node *n, struct proposal *p)
+{
+    p->next = NULL;
+    if (n->tail)
+        n->tail->next = p;
+    else
+        n->head = p;
+    n->tail = p;
+}
+
+/* Hands each proposal to the owner's forwarder, keeping it until it is applied here. A leader the
+ * owner cannot reach yet (it has not published its client URLs: CAIRN_E_NO_LEADER) is asked again
+ * on a later turn, within the proposal's request timeout. */
 static void forward_list(struct node *n, struct proposal *p, uint64_t leader)
 {
     while (p) {
@@ -315,8 +329,12 @@ static void forward_list(struct node *n, struct proposal *p, uint64_t leader)
             p->next = n->forwarded; /* before the call: its answer may come at once */
             n->forwarded = p;
             err = n->forward(n->owner, p->req, leader);
-            if (err)
+            if (err == CAIRN_E_NO_LEADER) {
+                n->forwarded = p->next;
+                requeue(n, p);
+            } else if (err) {
                 node_forward_failed(n, p->req->id, err);
+            }
         } else {
             p->cb(p, err);
         }
@@ -460,7 +478,7 @@ static void on_check(uv_check_t *h)
     if (n->fsm.compacting)
         compact_step(n);
     if (!n->fsm.compacting && (!n->head || raft_state(&n->raft) != RAFT_LEADER) &&
-        (!n->reads_next || n->reads_busy))
+        (!n->reads_next || n->reads_busy || uv_now(n->loop) < n->reads_retry_at))
         uv_idle_stop(&n->idle);
 }
 
@@ -540,7 +558,7 @@ void node_read_index_done(struct node *n, int err, uint64_t index)
 /* Starts the next barrier (leader) or question (follower) for the reads queued since the last. */
 static void start_reads(struct node *n)
 {
-    if (n->reads_busy || !n->reads_next || n->closing)
+    if (n->reads_busy || !n->reads_next || n->closing || uv_now(n->loop) < n->reads_retry_at)
         return;
     if (raft_state(&n->raft) == RAFT_LEADER) {
         n->reads_asked = n->reads_next;
@@ -581,8 +599,15 @@ static void start_reads(struct node *n)
     n->reads_next = NULL;
     n->reads_busy = true;
     int err = n->ask_read_index(n->owner, leader);
-    if (err)
+    if (err == CAIRN_E_NO_LEADER && uv_now(n->loop) - n->reads_since < n->o.request_timeout_ms) {
+        /* the leader cannot be reached yet (not published): ask again on a later turn */
+        n->reads_next = n->reads_asked;
+        n->reads_asked = NULL;
+        n->reads_busy = false;
+        n->reads_retry_at = uv_now(n->loop) + 50; /* the loop turns with libraft's ticks */
+    } else if (err) {
         node_read_index_done(n, err, 0);
+    }
 }
 
 static int node_read_index(struct proposer *self, struct read_wait *w)
@@ -628,6 +653,33 @@ static const struct raft_server *config_server(const struct node *n, uint64_t id
     return NULL;
 }
 
+#define REMOVAL_GRACE_MS 300  /* three heartbeats carrying the commit index of the removal */
+#define REMOVAL_WAIT_MS  5000 /* a member that does not catch up is removed all the same */
+
+/* A removed member stops once it applies its removal; once out of libraft's configuration it
+ * hears nothing more, so the leader takes it out only after it has the removal entry and a few
+ * heartbeats told it the entry is committed (or, if it is down or far behind, after 5 s). */
+static bool removal_due(struct node *n, uint64_t id)
+{
+    uint64_t now = uv_now(n->loop);
+    if (n->removing != id) {
+        n->removing = id;
+        n->removing_index = raft_commit_index(&n->raft);
+        n->removing_since = now;
+        n->removing_caught_up = 0;
+        return false;
+    }
+    if (now - n->removing_since >= REMOVAL_WAIT_MS)
+        return true;
+    raft_index match = 0;
+    if (raft_match_index(&n->raft, id, &match) == 0 && match >= n->removing_index) {
+        if (!n->removing_caught_up)
+            n->removing_caught_up = now;
+        return now - n->removing_caught_up >= REMOVAL_GRACE_MS;
+    }
+    return false;
+}
+
 /* One step towards the recorded membership: a member recorded and not configured is added (as a
  * spare, then given its role on the next step), a role that differs is assigned (a learner is a
  * standby: it replicates without voting), a removed member is removed. libraft takes one change
@@ -651,10 +703,12 @@ static void reconcile(struct node *n)
         const Etcdserverpb__Member *m = list[i]->member;
         const struct raft_server *srv = config_server(n, m->id);
         if (list[i]->removed) {
-            if (srv) {
+            if (srv && removal_due(n, m->id)) {
                 log_info("raft: removing member %016llx", (unsigned long long)m->id);
                 rv = raft_remove(&n->raft, &n->change, m->id, on_change_done);
                 started = true;
+            } else if (srv) {
+                n->members_dirty = true; /* look again on a later turn */
             }
             continue;
         }

@@ -107,8 +107,13 @@ struct node {
     bool nudging;                  /* the nudge is in flight */
     struct raft_change change;     /* the configuration change in flight */
     bool changing;                 /* one is in flight */
+    uint64_t removing;             /* the removed member waited for before raft_remove */
+    uint64_t removing_index;       /*   the commit index it must reach */
+    uint64_t removing_since;       /*   loop time (ms) the wait began */
+    uint64_t removing_caught_up;   /*   loop time it reached the index, 0: not yet */
     bool members_dirty;            /* the member table may differ from libraft's configuration */
     bool was_leader;               /* led on the previous turn */
+    uint64_t reads_retry_at;       /* loop time (ms) before which the leader is not asked again */
     uint64_t reads_since;          /* loop time (ms) the oldest queued read arrived */
     void (*on_closed)(struct node *n);
     /* This member's removal from the cluster was applied (etcd stops such a member). */

@@ -52,6 +52,8 @@ class Member:
         self.proc = None
         self.starts = 0
         self.sigterms = 0         # SIGTERMs the test sent, to tell them from someone else's
+        self.state = "new"        # --initial-cluster-state
+        self.token = CLUSTER_TOKEN  # --initial-cluster-token
         self.stopped_by_test = False
         self._client = None
         self._log_offset = 0
@@ -72,7 +74,7 @@ class Member:
 
     @property
     def id(self):
-        return etcd_member_id([self.peer_url], CLUSTER_TOKEN)
+        return etcd_member_id([self.peer_url], self.token)
 
     def argv(self):
         return [self.cluster.binary, "--name", self.name, "--data-dir", self.data_dir,
@@ -81,8 +83,8 @@ class Member:
                 "--listen-peer-urls", self.peer_url,
                 "--initial-advertise-peer-urls", self.peer_url,
                 "--initial-cluster", self.cluster.initial_cluster(),
-                "--initial-cluster-state", "new",
-                "--initial-cluster-token", CLUSTER_TOKEN,
+                "--initial-cluster-state", self.state,
+                "--initial-cluster-token", self.token,
                 "--election-timeout", str(ELECTION_TIMEOUT_MS),
                 "--heartbeat-interval", str(HEARTBEAT_INTERVAL_MS),
                 "--log-level", "info", *self.cluster.extra_args]
@@ -284,6 +286,17 @@ class Cluster:
 
     def running(self):
         return [m for m in self.members if m.alive()]
+
+    def add_member(self):
+        """A new member object (not started) on fresh ports, listed in the initial cluster of
+        every later start; to start it with --initial-cluster-state existing after MemberAdd."""
+        m = Member(self, len(self.members) + 1)
+        used = {p for x in self.members for p in (x.port, x.peer_port)}
+        while m.port is None or m.port in used or m.peer_port in used or m.port == m.peer_port:
+            m.port, m.peer_port = free_port(), free_port()
+        m.state = "existing"
+        self.members.append(m)
+        return m
 
     def by_id(self, member_id):
         return next((m for m in self.members if m.id == member_id), None)
