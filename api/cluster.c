@@ -7,6 +7,7 @@
  * URLs only, as etcd lists a member that has not started (empty name, no client URLs). MemberAdd,
  * MemberRemove, MemberUpdate and MemberPromote are checked and recorded through the log; the
  * leader then brings libraft's configuration in line (raft/node.c). */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,16 +94,59 @@ static void on_member_list(struct grpc_call *call, const uint8_t *msg, size_t le
 /* ---------------------------------------------------------------------------------------------- */
 /* MemberAdd, MemberRemove, MemberUpdate, MemberPromote */
 
-/* Peer URLs must be http://host:port, as cairnd's flags take them. */
-static int check_peer_urls(char **urls, size_t n)
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* etcd's types.NewURLs: each URL trimmed, with scheme http, https, unix or unixs, a host:port and
+ * no path; then sorted. The normalized copies are in the call's arena. */
+static int peer_urls(struct api_ctx *c, char **in, size_t n, char ***out)
 {
     if (n == 0)
-        return CAIRN_E_INVALID_ARGUMENT;
+        return CAIRN_E_MEMBER_BAD_URLS;
+    char **urls = arena_alloc(&c->arena, n * sizeof *urls);
+    if (!urls)
+        return CAIRN_E_NOMEM;
     for (size_t i = 0; i < n; i++) {
-        const char *u = urls[i];
-        if (strncmp(u, "http://", 7) || !strchr(u + 7, ':'))
-            return CAIRN_E_INVALID_ARGUMENT;
+        const char *u = in[i];
+        while (*u == ' ' || *u == '\t' || *u == '\n' || *u == '\r')
+            u++;
+        size_t len = strlen(u);
+        while (len && (u[len - 1] == ' ' || u[len - 1] == '\t' || u[len - 1] == '\n' ||
+                       u[len - 1] == '\r'))
+            len--;
+        const char *sep = strstr(u, "://");
+        if (!sep || (size_t)(sep - u) > 5 || (size_t)(sep - u) >= len)
+            return CAIRN_E_MEMBER_BAD_URLS;
+        char scheme[6] = {0};
+        for (size_t k = 0; k < (size_t)(sep - u); k++)
+            scheme[k] = (char)tolower((unsigned char)u[k]);
+        if (strcmp(scheme, "http") && strcmp(scheme, "https") && strcmp(scheme, "unix") &&
+            strcmp(scheme, "unixs"))
+            return CAIRN_E_MEMBER_BAD_URLS;
+        const char *host = sep + 3;
+        size_t host_len = len - (size_t)(host - u);
+        const char *colon = memrchr(host, ':', host_len);
+        if (!colon || colon == host || colon + 1 == host + host_len ||
+            memchr(host, '/', host_len) || memchr(host, '?', host_len) ||
+            memchr(host, '#', host_len))
+            return CAIRN_E_MEMBER_BAD_URLS; /* no host:port, or a path */
+        for (const char *p = colon + 1; p < host + host_len; p++)
+            if (*p < '0' || *p > '9')
+                return CAIRN_E_MEMBER_BAD_URLS;
+        size_t sl = strlen(scheme);
+        char *v = arena_alloc(&c->arena, sl + 3 + host_len + 1);
+        if (!v)
+            return CAIRN_E_NOMEM;
+        memcpy(v, scheme, sl);
+        memcpy(v + sl, "://", 3);
+        memcpy(v + sl + 3, host, host_len);
+        v[sl + 3 + host_len] = 0;
+        urls[i] = v;
     }
+    qsort(urls, n, sizeof *urls, cmp_str);
+    *out = urls;
     return 0;
 }
 
@@ -195,15 +239,16 @@ static void on_member_add(struct grpc_call *call, const uint8_t *msg, size_t len
         api_decode(c, &etcdserverpb__member_add_request__descriptor, msg, len);
     if (!q)
         return;
-    int err = check_peer_urls(q->peerurls, q->n_peerurls);
+    char **urls;
+    int err = peer_urls(c, q->peerurls, q->n_peerurls, &urls);
     if (err) {
         api_reply_err(c, err);
         return;
     }
     /* the ID a member started with these peer URLs and this cluster's token computes for itself */
-    uint64_t id = identity_member_id((const char *const *)q->peerurls, q->n_peerurls,
-                                     c->srv->cfg.cluster_token);
-    propose_change(c, CAIRN__MEMBER_CHANGE__OP__ADD, id, q->peerurls, q->n_peerurls, q->islearner);
+    uint64_t id =
+        identity_member_id((const char *const *)urls, q->n_peerurls, c->srv->cfg.cluster_token);
+    propose_change(c, CAIRN__MEMBER_CHANGE__OP__ADD, id, urls, q->n_peerurls, q->islearner);
 }
 
 static void on_member_remove(struct grpc_call *call, const uint8_t *msg, size_t len, void *ctx)
@@ -226,12 +271,13 @@ static void on_member_update(struct grpc_call *call, const uint8_t *msg, size_t 
         api_decode(c, &etcdserverpb__member_update_request__descriptor, msg, len);
     if (!q)
         return;
-    int err = check_peer_urls(q->peerurls, q->n_peerurls);
+    char **urls;
+    int err = peer_urls(c, q->peerurls, q->n_peerurls, &urls);
     if (err) {
         api_reply_err(c, err);
         return;
     }
-    propose_change(c, CAIRN__MEMBER_CHANGE__OP__UPDATE, q->id, q->peerurls, q->n_peerurls, false);
+    propose_change(c, CAIRN__MEMBER_CHANGE__OP__UPDATE, q->id, urls, q->n_peerurls, false);
 }
 
 static void on_member_promote(struct grpc_call *call, const uint8_t *msg, size_t len, void *ctx)

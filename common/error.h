@@ -33,6 +33,8 @@
     X(BAD_LEADER_TRANSFEREE, 9, "etcdserver: bad leader transferee")                              \
     /* etcd answers it with code Unknown: it is not in its gRPC error table */                    \
     X(LEADER_TRANSFER_TIMEOUT, 2, "etcdserver: request timed out, leader transfer took too long") \
+    X(MEMBER_BAD_URLS, 3, "etcdserver: given member URLs are invalid")                            \
+    X(TOO_MANY_LEARNERS, 9, "etcdserver: too many learner members in cluster")                    \
     X(MEMBER_EXIST, 9, "etcdserver: member ID already exist")                                     \
     X(PEER_URL_EXIST, 9, "etcdserver: Peer URLs already exists")                                  \
     X(MEMBER_NOT_FOUND, 5, "etcdserver: member not found")                                        \

@@ -83,6 +83,16 @@ static bool urls_taken(Cairn__MemberRecord **list, size_t n, uint64_t id, char *
     return false;
 }
 
+#define MAX_LEARNERS 1 /* etcd 3.4's maxLearners */
+
+static size_t learners(Cairn__MemberRecord **list, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += !list[i]->removed && list[i]->member->islearner;
+    return k;
+}
+
 int members_apply_publish(store_tx *tx, const Cairn__MemberPublish *p, struct arena *arena)
 {
     if (!p->self)
@@ -130,10 +140,15 @@ int members_apply_change(store_tx *tx, const Cairn__MemberChange *c, struct aren
         member = *old->member;
     switch (c->op) {
     case CAIRN__MEMBER_CHANGE__OP__ADD:
-        if (old) /* live, or removed: etcd never reuses an ID */
-            err = CAIRN_E_MEMBER_EXIST;
-        else if (urls_taken(list, n, c->id, c->peer_urls, c->n_peer_urls))
+        /* etcd's order: ID, then peer URLs, then the learner limit; a live member with the same
+         * peer URLs has the same ID here (it comes from them), so the URLs are checked first to
+         * answer what etcd answers */
+        if (urls_taken(list, n, 0, c->peer_urls, c->n_peer_urls))
             err = CAIRN_E_PEER_URL_EXIST;
+        else if (old) /* removed: an ID is never used again */
+            err = CAIRN_E_MEMBER_EXIST;
+        else if (c->is_learner && learners(list, n) >= MAX_LEARNERS)
+            err = CAIRN_E_TOO_MANY_LEARNERS;
         member.id = c->id;
         member.n_peerurls = c->n_peer_urls;
         member.peerurls = c->peer_urls;

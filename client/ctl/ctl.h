@@ -80,7 +80,8 @@ extern const struct ctl_command ctl_root;
 
 /* The commands (one file each). */
 extern const struct ctl_command ctl_cmd_get, ctl_cmd_put, ctl_cmd_del, ctl_cmd_txn,
-    ctl_cmd_compaction, ctl_cmd_endpoint, ctl_cmd_member, ctl_cmd_alarm, ctl_cmd_version;
+    ctl_cmd_compaction, ctl_cmd_endpoint, ctl_cmd_member, ctl_cmd_move_leader, ctl_cmd_alarm,
+    ctl_cmd_version;
 
 /* Runs cairnctl with argv; returns the exit code (root.c). */
 int ctl_main(int argc, char **argv);
@@ -117,6 +118,26 @@ int ctl_call(const struct ctl *ctl, struct cl_sync *s, struct cl_call *call,
 
 /* A call that ran into a command timeout of zero or less: finished, DEADLINE_EXCEEDED. */
 void ctl_call_expired(struct cl_call *call);
+
+/* When calls that share one command timeout must have ended (etcdctl's one commandCtx around
+ * several calls, as move-leader's): now plus --command-timeout, in uv_hrtime() nanoseconds. */
+uint64_t ctl_deadline(const struct ctl *ctl);
+
+/* ctl_call with what is left until deadline as the call's timeout (none left: it fails at once
+ * with "context deadline exceeded"). */
+int ctl_call_until(uint64_t deadline, struct cl_sync *s, struct cl_call *call,
+                   const struct cl_method *m, const ProtobufCMessage *req);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Peer URLs (peer_urls.c) */
+
+/* Checks the peer URLs of member add and update (urls: --peer-urls split at commas, n of them)
+ * as etcd's client does before sending them (pkg/types.NewURLs on each URL trimmed of white
+ * space: Go's url.Parse, then scheme http, https, unix or unixs, host:port, no path). Returns 0,
+ * or -1 with *err the first failure in Go's words (malloc'd; NULL when out of memory), e.g.
+ * `URL scheme must be http, https, unix, or unixs: ftp://a` or
+ * `parse "http://a b:1": invalid character " " in host name`. */
+int ctl_peer_urls_check(char *const *urls, size_t n, char **err);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Key ranges shared by get, del and txn's ops (range.c) */

@@ -1,6 +1,7 @@
 /* client/ctl/print_fields.c — -w fields (printer_fields.go): one `"Name" : value` line per field,
  * strings quoted as Go's %q quotes them. A response without a header (Alarm's) prints no header
- * lines; etcdctl crashes on it. */
+ * lines; etcdctl crashes on it. Member changes and move-leader have no fields rendering, as in
+ * etcdctl. */
 #include <string.h>
 
 #include "client/ctl/printer.h"

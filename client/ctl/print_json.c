@@ -235,6 +235,47 @@ static int json_member_list(const struct ctl *ctl, const Etcdserverpb__MemberLis
     return print_message(&r->base);
 }
 
+static int json_member_add(const struct ctl *ctl, const Etcdserverpb__MemberAddResponse *r)
+{
+    (void)ctl;
+    return print_message(&r->base);
+}
+
+static int json_member_remove(const struct ctl *ctl, uint64_t id,
+                              const Etcdserverpb__MemberRemoveResponse *r)
+{
+    (void)ctl;
+    (void)id;
+    return print_message(&r->base);
+}
+
+static int json_member_update(const struct ctl *ctl, uint64_t id,
+                              const Etcdserverpb__MemberUpdateResponse *r)
+{
+    (void)ctl;
+    (void)id;
+    return print_message(&r->base);
+}
+
+/* etcdctl 3.4 has no JSON rendering of MemberPromote's response and crashes (after the promotion);
+ * this is the JSON its other member commands print. */
+static int json_member_promote(const struct ctl *ctl, uint64_t id,
+                               const Etcdserverpb__MemberPromoteResponse *r)
+{
+    (void)ctl;
+    (void)id;
+    return print_message(&r->base);
+}
+
+static int json_move_leader(const struct ctl *ctl, uint64_t leader, uint64_t target,
+                            const Etcdserverpb__MoveLeaderResponse *r)
+{
+    (void)ctl;
+    (void)leader;
+    (void)target;
+    return print_message(&r->base);
+}
+
 static int json_alarm(const struct ctl *ctl, const Etcdserverpb__AlarmResponse *r)
 {
     (void)ctl;
@@ -300,6 +341,11 @@ const struct ctl_printer ctl_print_json = {
     .del = json_del,
     .txn = json_txn,
     .member_list = json_member_list,
+    .member_add = json_member_add,
+    .member_remove = json_member_remove,
+    .member_update = json_member_update,
+    .member_promote = json_member_promote,
+    .move_leader = json_move_leader,
     .alarm = json_alarm,
     .ep_health = json_ep_health,
     .ep_status = json_ep_status,

@@ -49,6 +49,47 @@ static int pb_member_list(const struct ctl *ctl, const Etcdserverpb__MemberListR
     return pb_out(&r->base);
 }
 
+static int pb_member_add(const struct ctl *ctl, const Etcdserverpb__MemberAddResponse *r)
+{
+    (void)ctl;
+    return pb_out(&r->base);
+}
+
+static int pb_member_remove(const struct ctl *ctl, uint64_t id,
+                            const Etcdserverpb__MemberRemoveResponse *r)
+{
+    (void)ctl;
+    (void)id;
+    return pb_out(&r->base);
+}
+
+static int pb_member_update(const struct ctl *ctl, uint64_t id,
+                            const Etcdserverpb__MemberUpdateResponse *r)
+{
+    (void)ctl;
+    (void)id;
+    return pb_out(&r->base);
+}
+
+/* etcdctl 3.4 has no protobuf rendering of MemberPromote's response and crashes (after the
+ * promotion); this is the encoding its other member commands print. */
+static int pb_member_promote(const struct ctl *ctl, uint64_t id,
+                             const Etcdserverpb__MemberPromoteResponse *r)
+{
+    (void)ctl;
+    (void)id;
+    return pb_out(&r->base);
+}
+
+static int pb_move_leader(const struct ctl *ctl, uint64_t leader, uint64_t target,
+                          const Etcdserverpb__MoveLeaderResponse *r)
+{
+    (void)ctl;
+    (void)leader;
+    (void)target;
+    return pb_out(&r->base);
+}
+
 static int pb_alarm(const struct ctl *ctl, const Etcdserverpb__AlarmResponse *r)
 {
     (void)ctl;
@@ -62,5 +103,10 @@ const struct ctl_printer ctl_print_protobuf = {
     .del = pb_del,
     .txn = pb_txn,
     .member_list = pb_member_list,
+    .member_add = pb_member_add,
+    .member_remove = pb_member_remove,
+    .member_update = pb_member_update,
+    .member_promote = pb_member_promote,
+    .move_leader = pb_move_leader,
     .alarm = pb_alarm,
 };

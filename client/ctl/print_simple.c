@@ -126,6 +126,54 @@ static int simple_ep_hashkv(const struct ctl *ctl, const struct ctl_ep_hash *h, 
     return rows_out(&t);
 }
 
+/* "Member <id> <what> cluster <cluster id>", both in hex padded to 16 with spaces (Go's %16x). */
+static int member_line(uint64_t id, const char *what, const Etcdserverpb__ResponseHeader *h)
+{
+    struct ctl_buf b = {0};
+    ctl_buf_printf(&b, "Member %16llx %s cluster %16llx\n", (unsigned long long)id, what,
+                   (unsigned long long)(h ? h->cluster_id : 0));
+    return ctl_print_flush(&b);
+}
+
+static int simple_member_add(const struct ctl *ctl, const Etcdserverpb__MemberAddResponse *r)
+{
+    (void)ctl;
+    return member_line(r->member ? r->member->id : 0, "added to", r->header);
+}
+
+static int simple_member_remove(const struct ctl *ctl, uint64_t id,
+                                const Etcdserverpb__MemberRemoveResponse *r)
+{
+    (void)ctl;
+    return member_line(id, "removed from", r->header);
+}
+
+static int simple_member_update(const struct ctl *ctl, uint64_t id,
+                                const Etcdserverpb__MemberUpdateResponse *r)
+{
+    (void)ctl;
+    return member_line(id, "updated in", r->header);
+}
+
+static int simple_member_promote(const struct ctl *ctl, uint64_t id,
+                                 const Etcdserverpb__MemberPromoteResponse *r)
+{
+    (void)ctl;
+    return member_line(id, "promoted in", r->header);
+}
+
+/* IDs as etcd's types.ID prints them: hex, no padding. */
+static int simple_move_leader(const struct ctl *ctl, uint64_t leader, uint64_t target,
+                              const Etcdserverpb__MoveLeaderResponse *r)
+{
+    (void)ctl;
+    (void)r;
+    struct ctl_buf b = {0};
+    ctl_buf_printf(&b, "Leadership transferred from %llx to %llx\n", (unsigned long long)leader,
+                   (unsigned long long)target);
+    return ctl_print_flush(&b);
+}
+
 /* On stderr, as etcdctl prints it. */
 static int simple_ep_health(const struct ctl *ctl, const struct ctl_ep_health *h, size_t n)
 {
@@ -184,6 +232,11 @@ const struct ctl_printer ctl_print_simple = {
     .del = simple_del,
     .txn = simple_txn,
     .member_list = simple_member_list,
+    .member_add = simple_member_add,
+    .member_remove = simple_member_remove,
+    .member_update = simple_member_update,
+    .member_promote = simple_member_promote,
+    .move_leader = simple_move_leader,
     .alarm = simple_alarm,
     .ep_health = simple_ep_health,
     .ep_status = simple_ep_status,

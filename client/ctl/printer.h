@@ -4,7 +4,9 @@
  * A printer writes a response to stdout (the simple printer's endpoint health goes to stderr, as
  * etcdctl's does) and returns an exit code: 0, or CTL_EXIT_BAD_FEATURE with "Error: <format> not
  * supported as output format" when the format has nothing for that response — the entry is NULL
- * then. The responses are the library's decoded messages. */
+ * then. The responses are the library's decoded messages. The entries that take an ID get the
+ * one the command was given (member remove, update, promote) or found (move-leader's leader), as
+ * etcdctl's printer does. */
 #ifndef CAIRN_CTL_PRINTER_H
 #define CAIRN_CTL_PRINTER_H
 
@@ -38,6 +40,15 @@ struct ctl_printer {
     int (*del)(const struct ctl *ctl, const Etcdserverpb__DeleteRangeResponse *r);
     int (*txn)(const struct ctl *ctl, const Etcdserverpb__TxnResponse *r);
     int (*member_list)(const struct ctl *ctl, const Etcdserverpb__MemberListResponse *r);
+    int (*member_add)(const struct ctl *ctl, const Etcdserverpb__MemberAddResponse *r);
+    int (*member_remove)(const struct ctl *ctl, uint64_t id,
+                         const Etcdserverpb__MemberRemoveResponse *r);
+    int (*member_update)(const struct ctl *ctl, uint64_t id,
+                         const Etcdserverpb__MemberUpdateResponse *r);
+    int (*member_promote)(const struct ctl *ctl, uint64_t id,
+                          const Etcdserverpb__MemberPromoteResponse *r);
+    int (*move_leader)(const struct ctl *ctl, uint64_t leader, uint64_t target,
+                       const Etcdserverpb__MoveLeaderResponse *r);
     int (*alarm)(const struct ctl *ctl, const Etcdserverpb__AlarmResponse *r);
     int (*ep_health)(const struct ctl *ctl, const struct ctl_ep_health *h, size_t n);
     int (*ep_status)(const struct ctl *ctl, const struct ctl_ep_status *s, size_t n);

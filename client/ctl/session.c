@@ -63,3 +63,25 @@ int ctl_call(const struct ctl *ctl, struct cl_sync *s, struct cl_call *call,
     call->timeout_ms = ns_to_ms(ctl->command_timeout_ns);
     return cl_sync_call(s, call, m, req);
 }
+
+uint64_t ctl_deadline(const struct ctl *ctl)
+{
+    uint64_t now = uv_hrtime();
+    if (ctl->command_timeout_ns <= 0)
+        return now;
+    uint64_t t = (uint64_t)ctl->command_timeout_ns;
+    return t > UINT64_MAX - now ? UINT64_MAX : now + t;
+}
+
+int ctl_call_until(uint64_t deadline, struct cl_sync *s, struct cl_call *call,
+                   const struct cl_method *m, const ProtobufCMessage *req)
+{
+    uint64_t now = uv_hrtime();
+    if (deadline <= now) {
+        ctl_call_expired(call);
+        return call->code;
+    }
+    uint64_t left = deadline - now;
+    call->timeout_ms = left > (uint64_t)INT64_MAX ? ns_to_ms(INT64_MAX) : ns_to_ms((int64_t)left);
+    return cl_sync_call(s, call, m, req);
+}

@@ -1,9 +1,9 @@
 /* tests/unit/test_client.c — the client library against the real server, in one process.
  *
- * The server (api/ + a single-member raft/node + store, as cairnd wires them) runs on its own loop in a thread;
- * the client runs on the test's loop. Fakes on the test's loop stand for broken servers: a port
- * nothing listens on, an HTTP/2 server that never answers (it records the request headers), and
- * one that drops the connection as soon as a request arrives. */
+ * The server (api/ + a single-member raft/node + store, as cairnd wires them) runs on its own loop
+ * in a thread; the client runs on the test's loop. Fakes on the test's loop stand for broken
+ * servers: a port nothing listens on, an HTTP/2 server that never answers (it records the request
+ * headers), and one that drops the connection as soon as a request arrives. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
