@@ -451,7 +451,7 @@ def test_member_add_learner_promote_remove(cluster):
     assert learners[new.id] is True
     # adding the same peer URLs again is refused with etcd's error
     rc, out, err = etcdctl_at(eps, "member", "add", "again", f"--peer-urls={new.peer_url}")
-    assert rc != 0 and "etcdserver: member ID already exist" in err, err
+    assert rc != 0 and "etcdserver: Peer URLs already exists" in err, err
     c.restart(new)
     # the learner has the data, and reports itself as a learner
     assert new.range("before/19", serializable=True).kvs[0].value == b"v19"
