@@ -75,6 +75,9 @@ int api_forward(void *owner, const Cairn__InternalRequest *req, uint64_t leader)
 /* The proposer's read index hook: asks the leader for its read index. owner is the api_server. */
 int api_ask_read_index(void *owner, uint64_t leader);
 
+/* The proposer's store fetch hook: replaces the store with the leader's copy (blocking). */
+int api_fetch_store(void *owner, uint64_t leader);
+
 /* Starts publishing this member's name and URLs through the log, retrying until it is applied. */
 void api_cluster_publish_start(struct api_server *s);
 

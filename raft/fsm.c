@@ -225,11 +225,25 @@ static int fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         fatal(f, "the raft snapshot cannot be decoded");
     uint64_t index = m->index;
     cairn__snapshot_marker__free_unpacked(m, NULL);
-    if (index > f->applied)
-        fatal(f,
-              "the store is at index %llu, behind the snapshot at %llu: this member needs the "
-              "store of another member, and transferring it is not built yet",
-              (unsigned long long)f->applied, (unsigned long long)index);
+    if (index > f->applied) {
+        /* the store is behind the snapshot: take the leader's (libraft then applies the entries
+         * after the snapshot; those the copy holds already are skipped) */
+        log_info("raft: the store is at index %llu, the snapshot at %llu: fetching the store",
+                 (unsigned long long)f->applied, (unsigned long long)index);
+        fsm_commit(f, true);
+        int err = f->fetch_store ? f->fetch_store(f, index) : CAIRN_E_UNIMPLEMENTED;
+        store_tx *tx;
+        if (!err && !(err = store_tx_begin_read(f->st, &tx))) {
+            f->applied = store_tx_consistent_index(tx);
+            f->compacting = store_tx_compact_rev(tx) >= 0;
+            store_tx_end(tx);
+        }
+        if (err || f->applied < index)
+            fatal(f, "cannot install the store for the snapshot at index %llu: %s",
+                  (unsigned long long)index, err ? cairn_strerror(err) : "the copy is older");
+        f->members_changed = true;
+        log_info("raft: installed the store at index %llu", (unsigned long long)f->applied);
+    }
     raft_free(buf->base);
     return 0;
 }

@@ -54,6 +54,9 @@ struct fsm {
     void (*answered)(struct fsm *f, struct proposal *list, uint64_t index);
     void (*applied_hook)(struct fsm *f, unsigned requests);
     void (*fatal)(struct fsm *f, const char *why);
+    /* Replaces the store with another member's copy at or after index (a snapshot this member's
+     * store has not reached); 0 or an error. NULL: such a snapshot stops the member. */
+    int (*fetch_store)(struct fsm *f, uint64_t index);
 };
 
 /* Prepares f over st (which must outlive it) for member self; raft is set by the owner before

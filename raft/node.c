@@ -271,6 +271,18 @@ static void fsm_applied(struct fsm *f, unsigned requests)
     commit_policy(n);
 }
 
+static int fsm_fetch_store(struct fsm *f, uint64_t index)
+{
+    (void)index;
+    struct node *n = of_fsm(f);
+    uint64_t leader = node_leader(n);
+    if (!n->fetch_store)
+        return CAIRN_E_UNIMPLEMENTED;
+    if (leader == 0 || leader == n->o.id)
+        return CAIRN_E_NO_LEADER;
+    return n->fetch_store(n->owner, leader);
+}
+
 static void fsm_fatal(struct fsm *f, const char *why)
 {
     struct node *n = of_fsm(f);
@@ -997,6 +1009,7 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
     n->fsm.answered = fsm_answered;
     n->fsm.applied_hook = fsm_applied;
     n->fsm.fatal = fsm_fatal;
+    n->fsm.fetch_store = fsm_fetch_store;
     n->fsm.cluster_id = o->cluster_id;
 
     if (mkdir_p(o->dir)) {

@@ -96,6 +96,9 @@ struct node {
      * reads "not leader"). Returns 0 when the question went out: the owner then reports the answer
      * with node_read_index_done(). */
     int (*ask_read_index)(void *owner, uint64_t leader);
+    /* Replaces the store with leader's copy (set by the owner; NULL: a member behind the leader's
+     * log stops). Blocks until done: the member has nothing else to do before it has a store. */
+    int (*fetch_store)(void *owner, uint64_t leader);
     void *owner;                   /* the owner's */
     struct read_wait *reads_next;  /* leader: reads for the next barrier; follower: next question */
     struct read_wait *reads_asked; /* in the barrier / the question in flight */

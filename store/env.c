@@ -119,6 +119,8 @@ static int state_write(store_tx *tx)
 /* ---------------------------------------------------------------------------------------------- */
 /* Opening */
 
+#define INSTALL_FILE "install.tmp" /* another store's copy, while store_install() writes it */
+
 /* The directory may hold only what a store puts there; anything else means it is someone else's. */
 static int check_dir_contents(const char *dir, bool *has_data)
 {
@@ -133,7 +135,7 @@ static int check_dir_contents(const char *dir, bool *has_data)
             continue;
         if (!strcmp(n, "data.mdb"))
             *has_data = true;
-        else if (strcmp(n, "lock.mdb") && strcmp(n, "cairn.lock"))
+        else if (strcmp(n, "lock.mdb") && strcmp(n, "cairn.lock") && strcmp(n, INSTALL_FILE))
             err = CAIRN_E_NOT_STORE;
     }
     closedir(d);
@@ -285,6 +287,33 @@ static int open_tables(store *st, bool create)
     return 0;
 }
 
+/* Opens LMDB's environment in st->dir and its tables (creating them when !has_data). */
+static int env_open(store *st, bool has_data)
+{
+    int rc = mdb_env_create(&st->env);
+    if (!rc)
+        rc = mdb_env_set_maxdbs(st->env, 8);
+    if (!rc)
+        rc = mdb_env_set_maxreaders(st->env, 1024);
+    if (!rc)
+        rc = mdb_env_set_mapsize(st->env, (size_t)st->o.map_bytes);
+    if (rc)
+        return tx_fail(NULL, rc);
+    unsigned flags = MDB_NOTLS | MDB_NOMETASYNC | (st->o.nosync ? MDB_NOSYNC : 0);
+    rc = mdb_env_open(st->env, st->dir, flags, 0600);
+    if (rc)
+        return rc == MDB_INVALID ? CAIRN_E_CORRUPT : tx_fail(NULL, rc);
+    MDB_stat ms;
+    mdb_env_stat(st->env, &ms);
+    st->psize = ms.ms_psize;
+    int dead;
+    mdb_reader_check(st->env, &dead); /* clear reader slots of crashed processes */
+    int err = has_data ? check_file_size(st) : 0;
+    if (!err)
+        err = open_tables(st, !has_data);
+    return err;
+}
+
 int store_open(const char *dir, const struct store_options *opts, store **out)
 {
     *out = NULL;
@@ -320,38 +349,79 @@ int store_open(const char *dir, const struct store_options *opts, store **out)
         }
     }
 
-    int rc = mdb_env_create(&st->env);
-    if (!rc)
-        rc = mdb_env_set_maxdbs(st->env, 8);
-    if (!rc)
-        rc = mdb_env_set_maxreaders(st->env, 1024);
-    if (!rc)
-        rc = mdb_env_set_mapsize(st->env, (size_t)st->o.map_bytes);
-    if (rc) {
-        err = tx_fail(NULL, rc);
-        goto fail;
-    }
-    unsigned flags = MDB_NOTLS | MDB_NOMETASYNC | (st->o.nosync ? MDB_NOSYNC : 0);
-    rc = mdb_env_open(st->env, dir, flags, 0600);
-    if (rc) {
-        err = rc == MDB_INVALID ? CAIRN_E_CORRUPT : tx_fail(NULL, rc);
-        goto fail;
-    }
-    MDB_stat ms;
-    mdb_env_stat(st->env, &ms);
-    st->psize = ms.ms_psize;
-    int dead;
-    mdb_reader_check(st->env, &dead); /* clear reader slots of crashed processes */
-    if (has_data && (err = check_file_size(st)))
-        goto fail;
-    err = open_tables(st, !has_data);
-    if (err)
+    snprintf(st->dir, sizeof st->dir, "%s", dir);
+    char leftover[4200];
+    snprintf(leftover, sizeof leftover, "%s/%s", dir, INSTALL_FILE);
+    unlink(leftover); /* an install that did not finish: the old data is still in place */
+    if ((err = env_open(st, has_data)))
         goto fail;
     *out = st;
     return 0;
 
 fail:
     store_close(st);
+    return err;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return errno == ENOSPC ? CAIRN_E_NO_DISK : CAIRN_E_IO;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int store_copy(store *st, int fd)
+{
+    int rc = mdb_env_copyfd2(st->env, fd, MDB_CP_COMPACT);
+    return rc ? tx_fail(NULL, rc) : 0;
+}
+
+int store_install(store *st, const void *data, size_t len)
+{
+    if (st->wtx)
+        return CAIRN_E_INVALID_ARGUMENT;
+    char tmp[4200], path[4200];
+    snprintf(tmp, sizeof tmp, "%s/%s", st->dir, INSTALL_FILE);
+    snprintf(path, sizeof path, "%s/data.mdb", st->dir);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno == ENOSPC ? CAIRN_E_NO_DISK : CAIRN_E_IO;
+    int err = write_all(fd, data, len);
+    if (!err && fdatasync(fd))
+        err = CAIRN_E_IO;
+    close(fd);
+    if (err) {
+        unlink(tmp);
+        return err;
+    }
+    /* the copy is durable: swap it in for the data file, then open it in the same struct */
+    if (st->spare) {
+        mdb_txn_abort(st->spare->txn);
+        free(st->spare);
+        st->spare = NULL;
+    }
+    mdb_env_close(st->env);
+    st->env = NULL;
+    if (rename(tmp, path)) {
+        unlink(tmp);
+        st->failed = CAIRN_E_IO;
+        return CAIRN_E_IO;
+    }
+    int dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    err = env_open(st, true);
+    if (err)
+        st->failed = err;
     return err;
 }
 

@@ -31,6 +31,7 @@ struct store {
     int failed;             /* a durable commit's flush failed: its fate is unknown, refuse work */
     pthread_mutex_t spare_mu;
     store_tx *spare; /* a finished read transaction kept for reuse (reset, not freed) */
+    char dir[4096];  /* the directory */
 };
 
 struct store_tx {

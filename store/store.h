@@ -69,6 +69,16 @@ struct store_options {
  * CAIRN_E_LOCKED. opts may be NULL for defaults. On success *out is owned by the caller. */
 int store_open(const char *dir, const struct store_options *opts, store **out);
 
+/* Writes a consistent, compacted copy of the store's committed state to fd (LMDB's copy, with its
+ * own read transaction: any thread, while the store is in use). */
+int store_copy(store *st, int fd);
+
+/* Replaces the store's data with a copy another store_copy() wrote (len bytes): written next to
+ * it, flushed, swapped in and opened in the same handle, so pointers to st stay valid. No
+ * transaction may be open. A crash before the swap leaves the old data; after it, the new. An
+ * error after the old data was closed leaves st refusing all work (the owner must stop). */
+int store_install(store *st, const void *data, size_t len);
+
 /* Closes the store. No transaction may be open. NULL is a no-op. */
 void store_close(store *st);
 

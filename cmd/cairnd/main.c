@@ -225,6 +225,7 @@ static int start(struct daemon *d)
     d->node.forward = api_forward;
     d->node.on_removed = on_removed;
     d->node.ask_read_index = api_ask_read_index;
+    d->node.fetch_store = api_fetch_store;
     d->node.owner = &d->api;
     for (size_t i = 0; i < c->n_listen_client; i++) {
         const struct config_url *u = &c->listen_client[i];
