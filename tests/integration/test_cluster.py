@@ -470,12 +470,14 @@ def test_member_add_learner_promote_remove(cluster):
     assert rc == 0 and not json.loads(out)[0]["Status"].get("isLearner"), (out, err)
     rc, out, err = etcdctl_at(eps, "member", "promote", f"{new.id:x}")
     assert rc != 0 and "etcdserver: can only promote a learner member" in err, err
-    # a voter removed: the others go on, the removed member stops
-    gone = c[1]
+    # a voter removed (a follower: removing the leader is test_member_remove_leader's): the others
+    # go on, the removed member stops
+    gone = next(m for m in c if m is not new and m is not c.leader())
     rc, out, err = etcdctl_at(eps, "member", "remove", f"{gone.id:x}")
     assert rc == 0 and "removed from cluster" in out, (out, err)
     gone.proc.wait(timeout=30)
     rest = [m for m in c if m is not gone]
+    c.leader(among=rest)
     assert {m.ID for m in rest[0].members().members} == {m.id for m in rest}
     rc, out, err = etcdctl_at([m.endpoint for m in rest], "member", "remove",
                               f"{gone.id:x}")
@@ -486,6 +488,23 @@ def test_member_add_learner_promote_remove(cluster):
         assert m.range("after").kvs[0].value == b"remove"
     hashes = c.hashkvs(0, among=rest)
     assert len({h for h in hashes.values()}) == 1, hashes
+
+
+def test_member_remove_leader(cluster):
+    """Removing the leader: it stops once it applied its removal, the others elect a leader
+    among themselves and go on with two voters."""
+    c = cluster(3)
+    c.wait_published()
+    leader = c.leader()
+    rc, out, err = etcdctl_at(c.endpoints(), "member", "remove", f"{leader.id:x}")
+    assert rc == 0 and "removed from cluster" in out, (out, err)
+    leader.proc.wait(timeout=30)
+    rest = [m for m in c if m is not leader]
+    assert c.leader(among=rest) in rest
+    rest[0].put("after", "leader removed")
+    for m in rest:
+        assert m.range("after").kvs[0].value == b"leader removed"
+    assert {m.ID for m in rest[1].members().members} == {m.id for m in rest}
 
 
 def test_move_leader(cluster):
