@@ -231,13 +231,13 @@ static void fsm_answered(struct fsm *f, struct proposal *list, uint64_t index)
     answer_list(of_fsm(f), list, index);
 }
 
-#define SNAPSHOT_LOG_BYTES      (64u << 20) /* entries kept in memory before a snapshot, at most */
-#define SNAPSHOT_TRAILING_BYTES (32u << 20) /* entries kept behind a snapshot, at most */
+#define SNAPSHOT_LOG_BYTES      (8u << 20) /* entries kept in memory before a snapshot, at most */
+#define SNAPSHOT_TRAILING_BYTES (4u << 20) /* entries kept behind a snapshot, at most */
 
 /* libraft counts entries, and keeps every entry since the last snapshot in memory; an entry
  * carries a batch of requests. So that memory follows the requests, as etcd's --snapshot-count
- * does (it counts requests), a snapshot is due after snapshot_count requests or 64 MiB of entries,
- * and about snapshot_trailing requests (at most 32 MiB) stay behind it. */
+ * does (it counts requests), a snapshot is due after snapshot_count requests or 8 MiB of entries,
+ * and about snapshot_trailing requests (at most 4 MiB) stay behind it. */
 static void snapshot_policy(struct node *n)
 {
     const struct fsm *f = &n->fsm;
