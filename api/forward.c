@@ -76,6 +76,8 @@ static void drop_client(struct api_server *s)
 
 static int error_of(const struct cl_call *call);
 static int leader_client(struct api_server *s, uint64_t leader);
+static int call_leader(struct api_server *s, uint64_t leader, const struct cl_method *m,
+                       const ProtobufCMessage *req, uint64_t id, cl_call_cb cb);
 
 static void on_forwarded(struct cl_call *call)
 {
@@ -90,9 +92,10 @@ static void on_forwarded(struct cl_call *call)
     free(f);
 }
 
-int api_forward(void *owner, const Cairn__InternalRequest *req, uint64_t leader)
+/* Starts a call of method m to leader's internal methods; cb gets the fwd_call. */
+static int call_leader(struct api_server *s, uint64_t leader, const struct cl_method *m,
+                       const ProtobufCMessage *req, uint64_t id, cl_call_cb cb)
 {
-    struct api_server *s = owner;
     if (s->stopping)
         return CAIRN_E_STOPPED;
     int err = leader_client(s, leader);
@@ -102,13 +105,18 @@ int api_forward(void *owner, const Cairn__InternalRequest *req, uint64_t leader)
     if (!f)
         return CAIRN_E_NOMEM;
     f->s = s;
-    f->id = req->id;
-    f->call.cb = on_forwarded;
+    f->id = id;
+    f->call.cb = cb;
     f->call.timeout_ms = API_REQUEST_TIMEOUT_MS;
-    err = cl_call_start(s->fwd_client, &f->call, &forward_method, &req->base);
+    err = cl_call_start(s->fwd_client, &f->call, m, req);
     if (err)
         free(f);
     return err;
+}
+
+int api_forward(void *owner, const Cairn__InternalRequest *req, uint64_t leader)
+{
+    return call_leader(owner, leader, &forward_method, &req->base, req->id, on_forwarded);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -171,23 +179,8 @@ static int leader_client(struct api_server *s, uint64_t leader)
 
 int api_ask_read_index(void *owner, uint64_t leader)
 {
-    struct api_server *s = owner;
-    if (s->stopping)
-        return CAIRN_E_STOPPED;
-    int err = leader_client(s, leader);
-    if (err)
-        return err;
-    struct fwd_call *f = calloc(1, sizeof *f);
-    if (!f)
-        return CAIRN_E_NOMEM;
-    f->s = s;
-    f->call.cb = on_read_index;
-    f->call.timeout_ms = API_REQUEST_TIMEOUT_MS;
     Cairn__ReadIndexRequest q = CAIRN__READ_INDEX_REQUEST__INIT;
-    err = cl_call_start(s->fwd_client, &f->call, &read_index_method, &q.base);
-    if (err)
-        free(f);
-    return err;
+    return call_leader(owner, leader, &read_index_method, &q.base, 0, on_read_index);
 }
 
 /* The leader's side: confirm leadership, answer the applied index. */
