@@ -913,6 +913,57 @@ static int mkdir_p(const char *dir)
     return mkdir(path, 0700) && errno != EEXIST ? -1 : 0;
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Around libraft 0.22.1's bugs (found by tests/unit/test_raft_fixture.c, which wraps the fixture's
+ * I/O the same way) */
+
+/* Two messages leave with a wrong field:
+ * - an AppendEntries rejected for an older term goes back without last_log_index set
+ *   (src/recv_append_entries.c), and the leader reads it: it is set as libraft's other rejection
+ *   path sets it, the sender's last index below the rejected one;
+ * - an InstallSnapshot whose snapshot was replaced by a newer one while it loaded takes the newer
+ *   index but keeps the older term (legacyLoadSnapshotCb in src/legacy.c), which makes the follower
+ *   shut down and crash: the term is set to the one of the snapshot at that index. */
+static int send_fixed(struct raft_io *io, struct raft_io_send *req, const struct raft_message *msg,
+                      raft_io_send_cb cb)
+{
+    struct raft *r = io->data;
+    struct node *n = r->data;
+    struct raft_message m = *msg;
+    if (m.type == RAFT_APPEND_ENTRIES_RESULT && m.append_entries_result.rejected > 0) {
+        raft_index last = raft_last_index(r);
+        raft_index rejected = m.append_entries_result.rejected;
+        m.append_entries_result.last_log_index = last < rejected ? last : rejected - 1;
+    } else if (m.type == RAFT_INSTALL_SNAPSHOT &&
+               m.install_snapshot.last_index == r->trail.snapshot.index) {
+        m.install_snapshot.last_term = r->trail.snapshot.term;
+    }
+    return n->real_send(io, req, &m, cb);
+}
+
+/* An InstallSnapshot that arrives while this member takes a snapshot of its own crashes libraft
+ * (takeSnapshotCb in src/legacy.c reads legacy.snapshot_pending after clearing it): such a message
+ * is dropped, as if lost on the way; the leader sends the snapshot again. */
+static void recv_guarded(struct raft_io *io, struct raft_message *msg)
+{
+    struct raft *r = io->data;
+    struct node *n = r->data;
+    if (msg->type == RAFT_INSTALL_SNAPSHOT && r->legacy.snapshot_taking) {
+        raft_configuration_close(&msg->install_snapshot.conf);
+        raft_free(msg->install_snapshot.data.base);
+        return;
+    }
+    n->real_recv(io, msg);
+}
+
+static int start_guarded(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+                         raft_io_recv_cb recv)
+{
+    struct node *n = ((struct raft *)io->data)->data;
+    n->real_recv = recv;
+    return n->real_start(io, msecs, tick, recv_guarded);
+}
+
 /* Whether libraft has written its state (metadata files) in dir. */
 static bool has_raft_state(const char *dir)
 {
@@ -1047,6 +1098,10 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
         return CAIRN_E_INTERNAL;
     }
     n->raft.data = n;
+    n->real_send = n->io.send;
+    n->real_start = n->io.start;
+    n->io.send = send_fixed;
+    n->io.start = start_guarded;
     raft_set_election_timeout(&n->raft, o->election_ms);
     raft_set_heartbeat_timeout(&n->raft, o->heartbeat_ms);
     raft_set_pre_vote(&n->raft, true);

@@ -73,7 +73,12 @@ struct node {
     struct cluster_transport transport; /* libraft's TCP transport with the cluster check */
     char foreign[NODE_MAX_PEERS][256];  /* peers found in another cluster */
     size_t n_foreign;
-    struct fsm fsm;               /* the state machine libraft applies entries to */
+    struct fsm fsm; /* the state machine libraft applies entries to */
+    /* libraft's uv I/O methods, wrapped around libraft 0.22.1 bugs (raft/node.c) */
+    int (*real_send)(struct raft_io *, struct raft_io_send *, const struct raft_message *,
+                     raft_io_send_cb);
+    int (*real_start)(struct raft_io *, unsigned, raft_io_tick_cb, raft_io_recv_cb);
+    raft_io_recv_cb real_recv;
     uv_timer_t commit_timer;      /* commits the store commit_interval_ms after an apply */
     uv_timer_t wait_timer;        /* fails proposals that waited too long for a leader */
     uv_check_t check;             /* proposes the turn's requests after the loop polled */
