@@ -18,6 +18,7 @@
 #include "client/cairn_client.h"
 #include "common/grpc_meta.h"
 #include "common/log.h"
+#include "common/url.h"
 #include "raft/members.h"
 
 static const struct cl_method forward_method = {
@@ -51,11 +52,8 @@ static int leader_endpoint(struct api_server *s, uint64_t leader, char *out, siz
         const Etcdserverpb__Member *m = list[i]->member;
         if (m->id != leader || m->n_clienturls == 0)
             continue;
-        const char *u = m->clienturls[0];
-        if (!strncmp(u, "http://", 7))
-            u += 7;
-        snprintf(out, n, "%.*s", (int)strcspn(u, "/"), u);
-        found = 0;
+        if (url_host_port(m->clienturls[0], out, n) == 0)
+            found = 0;
     }
     members_free(list, count);
     return found;

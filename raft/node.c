@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/url.h"
 #include "raft/members.h"
 
 /* One proposed entry: the proposals it carries, in order, waiting for the entry to be applied. */
@@ -649,13 +650,6 @@ static void on_change_done(struct raft_change *req, int status)
     n->members_dirty = true; /* look again: more may be due, or this one again */
 }
 
-/* host:port of a peer URL, as libraft's configuration holds it. */
-static void peer_address(const char *url, char *out, size_t n)
-{
-    const char *h = strncmp(url, "http://", 7) ? url : url + 7;
-    snprintf(out, n, "%.*s", (int)strcspn(h, "/"), h);
-}
-
 static const struct raft_server *config_server(const struct node *n, uint64_t id)
 {
     const struct raft_configuration *c = &n->raft.configuration;
@@ -727,7 +721,8 @@ static void reconcile(struct node *n)
         int role = m->islearner ? RAFT_STANDBY : RAFT_VOTER;
         if (!srv && m->n_peerurls > 0) {
             char address[256];
-            peer_address(m->peerurls[0], address, sizeof address);
+            if (url_host_port(m->peerurls[0], address, sizeof address))
+                continue; /* not an address libraft can take */
             log_info("raft: adding member %016llx at %s", (unsigned long long)m->id, address);
             rv = raft_add(&n->raft, &n->change, m->id, address, on_change_done);
             started = true;

@@ -14,6 +14,7 @@
 #include "api/server.h"
 #include "cmd/cairnd/config.h"
 #include "common/log.h"
+#include "common/url.h"
 #include "raft/node.h"
 
 #define CAIRN_VERSION "0.1.0"
@@ -122,18 +123,6 @@ static void on_removed(struct node *n)
     stop(d);
 }
 
-/* host:port of an http:// URL, as libraft's TCP transport takes it. */
-static int url_address(const char *url, char *out, size_t n)
-{
-    const char *h = strncmp(url, "http://", 7) ? url : url + 7;
-    size_t len = strcspn(h, "/");
-    if (len == 0 || len >= n)
-        return -1;
-    memcpy(out, h, len);
-    out[len] = 0;
-    return 0;
-}
-
 static void on_fatal(struct node *n, const char *why)
 {
     (void)n;
@@ -150,8 +139,8 @@ static int start_node(struct daemon *d)
     node_options_default(&o);
     o.id = c->self->id;
     o.cluster_id = c->cluster_id;
-    if (url_address(c->advertise_peer[0], address, sizeof address) ||
-        url_address(c->listen_peer[0], bind, sizeof bind)) {
+    if (url_host_port(c->advertise_peer[0], address, sizeof address) ||
+        url_host_port(c->listen_peer[0], bind, sizeof bind)) {
         log_error("cairnd: invalid peer URL");
         return -1;
     }
@@ -160,8 +149,8 @@ static int start_node(struct daemon *d)
     o.dir = raft_dir;
     for (size_t i = 0; i < c->n_members; i++) {
         o.peers[i].id = c->members[i].id;
-        if (url_address(c->members[i].peer_urls[0], o.peers[i].address,
-                        sizeof o.peers[i].address)) {
+        if (url_host_port(c->members[i].peer_urls[0], o.peers[i].address,
+                          sizeof o.peers[i].address)) {
             log_error("cairnd: invalid peer URL %s", c->members[i].peer_urls[0]);
             return -1;
         }
