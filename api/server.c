@@ -1,5 +1,6 @@
 /* api/server.c — wiring the services onto the gRPC server, and what their handlers share. */
 #include "api/service.h"
+#include "api/watch.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -185,13 +186,14 @@ int api_server_init(struct api_server *s, uv_loop_t *loop, store *st, struct pro
     if (err)
         return err;
     api_kv_register(s);
+    api_watch_register(s);
     api_maintenance_register(s);
     api_cluster_register(s);
     api_health_register(s);
     api_unimplemented_register(s);
     api_forward_register(s);
     grpc_server_register(s->grpc, s->methods, s->n_methods);
-    return 0;
+    return api_watch_start(s) ? CAIRN_E_NOMEM : 0;
 }
 
 int api_server_listen(struct api_server *s, const char *host, int port)
@@ -205,6 +207,7 @@ static void on_grpc_down(void *arg)
     /* every call is answered: nothing waits for a forward any more */
     api_forward_stop(s);
     api_cluster_publish_stop(s);
+    api_watch_stop(s);
     s->shutdown_done(s->shutdown_arg);
 }
 

@@ -40,6 +40,8 @@ struct api_config {
     size_t n_members;
     size_t max_request_bytes; /* etcd's --max-request-bytes: larger requests are refused */
     unsigned max_txn_ops;     /* etcd's --max-txn-ops */
+    uint64_t election_timeout_ms;      /* the leader monitor of streams; 0 → 1000 */
+    uint64_t watch_progress_notify_ms; /* progress notifications of watches; 0 → 10 minutes */
 };
 
 struct api_server {
@@ -59,6 +61,7 @@ struct api_server {
     bool published;               /* they are applied */
     bool publishing;              /* a publish is in flight */
     struct api_ctx *publish_ctx;
+    struct watch_hub *watch; /* api/watch.c */
     void (*shutdown_done)(void *arg);
     void *shutdown_arg;
 };
@@ -77,6 +80,9 @@ int api_ask_read_index(void *owner, uint64_t leader);
 
 /* The proposer's store fetch hook: replaces the store with the leader's copy (blocking). */
 int api_fetch_store(void *owner, uint64_t leader);
+
+/* The proposer's applied hook: watches see the applied entries' events. owner is the api_server. */
+void api_applied(void *owner);
 
 /* Starts publishing this member's name and URLs through the log, retrying until it is applied. */
 void api_cluster_publish_start(struct api_server *s);

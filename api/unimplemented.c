@@ -9,7 +9,6 @@ static const struct {
     const char *path;
     bool streaming;
 } pending[] = {
-    {"/etcdserverpb.Watch/Watch", true},
     {"/etcdserverpb.Lease/LeaseGrant", false},
     {"/etcdserverpb.Lease/LeaseRevoke", false},
     {"/etcdserverpb.Lease/LeaseKeepAlive", true},

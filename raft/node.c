@@ -270,6 +270,8 @@ static void fsm_applied(struct fsm *f, unsigned requests)
     if (n->reads_apply)
         release_applied(n);
     commit_policy(n);
+    if (n->applied)
+        n->applied(n->owner);
 }
 
 static int fsm_fetch_store(struct fsm *f, uint64_t index)

@@ -104,6 +104,9 @@ struct node {
     /* Replaces the store with leader's copy (set by the owner; NULL: a member behind the leader's
      * log stops). Blocks until done: the member has nothing else to do before it has a store. */
     int (*fetch_store)(void *owner, uint64_t leader);
+    /* Entries were applied (set by the owner, may be NULL): called after every applied entry, from
+     * the loop, once the store's view shows it. */
+    void (*applied)(void *owner);
     void *owner;                   /* the owner's */
     struct read_wait *reads_next;  /* leader: reads for the next barrier; follower: next question */
     struct read_wait *reads_asked; /* in the barrier / the question in flight */

@@ -82,8 +82,5 @@ void bench_config_free(struct bench_config *cfg);
 /* The command's name as typed ("put", "range", "txn-put"), or "" for BENCH_CMD_NONE. */
 const char *bench_cmd_name(enum bench_cmd cmd);
 
-/* Parses a Go duration ("1.5s", "300ms", "1h2m", "0"; units ns us µs ms s m h). Returns 0 and the
- * duration in nanoseconds, or -1 when s is malformed, negative or overflows. */
-int bench_parse_duration(const char *s, uint64_t *ns);
 
 #endif

@@ -9,10 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/duration.h"
 #include "common/log.h"
 #include "raft/identity.h"
 
-enum kind { K_STRING, K_URLS, K_UINT, K_BOOL, K_LOG_LEVEL, K_DATA_DIR };
+enum kind { K_STRING, K_URLS, K_UINT, K_DURATION, K_BOOL, K_LOG_LEVEL, K_DATA_DIR };
 
 struct flag {
     const char *name;
@@ -42,6 +43,8 @@ static const struct flag flags[] = {
     {"election-timeout", K_UINT, "1000", "time (in milliseconds) for an election to timeout"},
     {"heartbeat-interval", K_UINT, "100", "time (in milliseconds) of a heartbeat interval"},
     {"snapshot-count", K_UINT, "100000", "number of committed transactions to trigger a snapshot"},
+    {"experimental-watch-progress-notify-interval", K_DURATION, "10m",
+     "duration of periodic watch progress notifications"},
     {"log-level", K_LOG_LEVEL, "info", "log level: debug, info, warn, error"},
     {"help", K_BOOL, NULL, "show this help and exit"},
     {"version", K_BOOL, NULL, "print the version and exit"},
@@ -171,6 +174,14 @@ static int set(struct config *c, const struct flag *f, const char *v, char *err,
             return fail(err, n, "invalid value \"%s\" for flag --data-dir", v);
         snprintf(c->data_dir, sizeof c->data_dir, "%s", v);
         return 0;
+    case K_DURATION: {
+        uint64_t ns;
+        if (go_parse_duration(v, &ns) || ns < 1000000)
+            return fail(err, n, "invalid value \"%s\" for flag --%s: not a duration of 1ms or more",
+                        v, name);
+        c->watch_progress_notify_ms = ns / 1000000;
+        return 0;
+    }
     case K_UINT: {
         uint64_t x;
         if (parse_uint(v, &x))

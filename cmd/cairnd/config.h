@@ -45,6 +45,7 @@ struct config {
     uint64_t election_timeout_ms;
     uint64_t heartbeat_interval_ms;
     uint64_t snapshot_count;
+    uint64_t watch_progress_notify_ms; /* --experimental-watch-progress-notify-interval */
     int log_level;
     struct config_member members[CONFIG_MAX_MEMBERS]; /* the initial cluster, parsed */
     size_t n_members;

@@ -206,6 +206,8 @@ static int start(struct daemon *d)
         .n_members = c->n_members,
         .max_request_bytes = (size_t)c->max_request_bytes,
         .max_txn_ops = (unsigned)c->max_txn_ops,
+        .election_timeout_ms = c->election_timeout_ms,
+        .watch_progress_notify_ms = c->watch_progress_notify_ms,
     };
     if ((err = api_server_init(&d->api, &d->loop, d->st, &d->node.base, &ac))) {
         log_error("cairnd: cannot start the gRPC server: %s", uv_strerror(err));
@@ -215,6 +217,7 @@ static int start(struct daemon *d)
     d->node.on_removed = on_removed;
     d->node.ask_read_index = api_ask_read_index;
     d->node.fetch_store = api_fetch_store;
+    d->node.applied = api_applied;
     d->node.owner = &d->api;
     for (size_t i = 0; i < c->n_listen_client; i++) {
         const struct config_url *u = &c->listen_client[i];

@@ -224,19 +224,6 @@ def test_compacted_and_future_revisions(server):
                      timeout=10) == (grpc.StatusCode.OUT_OF_RANGE, COMPACTED)
 
 
-def test_watch_unimplemented_until_built(servers):
-    """Watch arrives with its own issue; until then cairnd says so with UNIMPLEMENTED (never an
-    open stream that delivers nothing)."""
-    c = servers("cairnd").client()
-    c.put("w", "1")
-    req = etcdrpc.WatchRequest(create_request=etcdrpc.WatchCreateRequest(key=b"w", start_revision=1))
-    with pytest.raises(grpc.RpcError) as e:
-        for _ in etcdrpc.WatchStub(c.channel).Watch(iter([req]), timeout=10):
-            pass
-    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "Watch" in e.value.details()
-
-
 def test_invalid_requests(server):
     c = server.client()
     code, msg = rpc_error(c.put, "", "v")
