@@ -122,51 +122,64 @@ static size_t varint_size(uint64_t v)
     return n;
 }
 
+/* The packed size of w's response for rev without events. */
+static size_t base_size(struct watcher *w, int64_t rev, bool fragment)
+{
+    Etcdserverpb__ResponseHeader hdr = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+    api_fill_header(w->s->hub->srv, &hdr);
+    hdr.revision = rev;
+    Etcdserverpb__WatchResponse r = ETCDSERVERPB__WATCH_RESPONSE__INIT;
+    r.header = &hdr;
+    r.watch_id = w->id;
+    r.fragment = fragment;
+    return protobuf_c_message_get_packed_size(&r.base);
+}
+
+static size_t event_field_size(const Mvccpb__Event *e)
+{
+    size_t len = protobuf_c_message_get_packed_size(&e->base);
+    return 1 + varint_size(len) + len;
+}
+
 /* Sends w's events of one revision: in one response, or — when the watcher asked for fragments
- * and the response would reach --max-request-bytes — in several, as etcd's sendFragments splits
- * them (all but the last marked fragment). */
+ * and the response would reach etcd's limit (--max-request-bytes plus its 512 KiB allowance for
+ * gRPC overhead) — in several, each as full as fits below the limit (at least one event), all but
+ * the last marked fragment, as etcd's sendFragments splits them. */
 static int send_events(struct watcher *w, Mvccpb__Event **evs, size_t n, int64_t rev)
 {
     Etcdserverpb__WatchResponse r = ETCDSERVERPB__WATCH_RESPONSE__INIT;
     r.watch_id = w->id;
     w->quiet = false;
-    size_t limit = w->s->hub->srv->cfg.max_request_bytes;
-    if (!w->fragment || n < 2) {
-        r.events = evs;
-        r.n_events = n;
-        return send_response(w->s, &r, rev);
-    }
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t len = protobuf_c_message_get_packed_size(&evs[i]->base);
-        total += 1 + varint_size(len) + len;
-    }
-    /* the header and id take a few dozen bytes; etcd compares the whole response's size */
-    if (total + 64 < limit) {
-        r.events = evs;
-        r.n_events = n;
-        return send_response(w->s, &r, rev);
-    }
-    size_t i = 0;
-    while (i < n) {
-        size_t j = i, size = 64;
-        while (j < n) {
-            size_t len = protobuf_c_message_get_packed_size(&evs[j]->base);
-            size_t add = 1 + varint_size(len) + len;
-            if (j > i && size + add >= limit)
-                break;
-            size += add;
-            j++;
+    if (w->fragment && n >= 2) {
+        size_t limit = w->s->hub->srv->cfg.max_request_bytes + 512 * 1024;
+        size_t total = base_size(w, rev, false);
+        for (size_t i = 0; i < n && total < limit; i++)
+            total += event_field_size(evs[i]);
+        if (total >= limit) {
+            size_t base = base_size(w, rev, true);
+            for (size_t i = 0; i < n;) {
+                size_t j = i, size = base;
+                while (j < n) {
+                    size_t add = event_field_size(evs[j]);
+                    if (j > i && size + add >= limit)
+                        break;
+                    size += add;
+                    j++;
+                }
+                r.events = evs + i;
+                r.n_events = j - i;
+                r.fragment = j < n;
+                int err = send_response(w->s, &r, rev);
+                if (err)
+                    return err;
+                i = j;
+            }
+            return 0;
         }
-        r.events = evs + i;
-        r.n_events = j - i;
-        r.fragment = j < n;
-        int err = send_response(w->s, &r, rev);
-        if (err)
-            return err;
-        i = j;
     }
-    return 0;
+    r.events = evs;
+    r.n_events = n;
+    return send_response(w->s, &r, rev);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
