@@ -38,8 +38,8 @@ struct api_config {
     const struct api_member *members; /* the initial cluster, this member included */
     const char *cluster_token;        /* --initial-cluster-token: IDs of added members */
     size_t n_members;
-    size_t max_request_bytes; /* etcd's --max-request-bytes: larger requests are refused */
-    unsigned max_txn_ops;     /* etcd's --max-txn-ops */
+    size_t max_request_bytes;          /* etcd's --max-request-bytes: larger requests are refused */
+    unsigned max_txn_ops;              /* etcd's --max-txn-ops */
     uint64_t election_timeout_ms;      /* the leader monitor of streams; 0 → 1000 */
     uint64_t watch_progress_notify_ms; /* progress notifications of watches; 0 → 10 minutes */
 };

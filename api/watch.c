@@ -6,10 +6,10 @@
  * event below its next_rev and reads the rest from the store's change feed itself, one revision per
  * response, until it reaches the hub's revision and is synced again. A watcher starts catching up
  * when it asks for a past revision, or when its stream's send queue is over its high-water mark as
- * a revision arrives for it (a slow reader: the hub never queues more for it than one revision), and
- * continues when the queue drains (on_writable). So memory stays bounded per stream and no event is
- * dropped, duplicated or reordered. A catching-up watcher whose next revision is compacted away is
- * cancelled with compact_revision, as etcd's is.
+ * a revision arrives for it (a slow reader: the hub never queues more for it than one revision),
+ * and continues when the queue drains (on_writable). So memory stays bounded per stream and no
+ * event is dropped, duplicated or reordered. A catching-up watcher whose next revision is compacted
+ * away is cancelled with compact_revision, as etcd's is.
  *
  * The hub runs on every member after each applied entry, from the member's own applied state. */
 #include <stdlib.h>
@@ -31,10 +31,10 @@ struct watcher {
     struct watcher *next, *prev; /* the stream's watchers */
     int64_t id;
     int64_t next_rev; /* synced: the first revision it wants; catching up: the next to read */
-    bool synced;
-    bool prev_kv, noput, nodelete, fragment;
-    bool progress_notify;
-    bool quiet; /* no event sent since the last progress tick (etcd's progress flag) */
+    bool synced : 1;
+    bool prev_kv : 1, noput : 1, nodelete : 1, fragment : 1;
+    bool progress_notify : 1;
+    bool quiet : 1; /* no event sent since the last progress tick (etcd's progress flag) */
 };
 
 struct wstream {
@@ -44,9 +44,9 @@ struct wstream {
     struct watcher *watchers;
     int64_t next_id; /* the next server-assigned watch id */
     unsigned catching_up;
-    bool blocked;           /* the send queue is over its high-water mark */
-    bool hasleader;         /* the client requires a leader */
-    bool progress_wanted;   /* a progress request waits until every watcher is synced */
+    bool blocked;         /* the send queue is over its high-water mark */
+    bool hasleader;       /* the client requires a leader */
+    bool progress_wanted; /* a progress request waits until every watcher is synced */
     bool finished;
 };
 
@@ -66,16 +66,16 @@ struct watch_hub {
     uint64_t progress_ms;
     uv_timer_t progress_timer;
     uv_timer_t leader_timer;
-    struct arena arena; /* one revision's events and responses */
-    struct arena tmp;   /* the event being read */
+    struct arena arena;              /* one revision's events and responses */
+    struct arena tmp;                /* the event being read */
     Mvccpb__Event **evs, **evs_prev; /* the revision's events without and with prev_kv */
     size_t n_evs, cap_evs;
     struct hit *hits;
     size_t n_hits, cap_hits;
-    int64_t hits_rev;                  /* the revision being fanned out */
+    int64_t hits_rev;                 /* the revision being fanned out */
     const struct store_event *cur_ev; /* the event being matched */
-    bool retry;                        /* a watcher fell back to the feed without a full queue */
-    unsigned no_leader_ticks;          /* consecutive election timeouts without a leader */
+    bool retry;                       /* a watcher fell back to the feed without a full queue */
+    unsigned no_leader_ticks;         /* consecutive election timeouts without a leader */
     unsigned timers_closed;
 };
 
@@ -86,7 +86,7 @@ static int64_t current_rev(struct watch_hub *h)
 {
     if (!h->rev_known) {
         h->rev = api_current_rev(h->srv);
-        h->rev_known = true;
+        h->rev_known = h->rev > 0; /* 0: the store could not be read; ask again next time */
     }
     return h->rev;
 }
@@ -448,12 +448,12 @@ static void watch_create(struct wstream *s, const Etcdserverpb__WatchCreateReque
     uint8_t *p = (uint8_t *)(w + 1);
     memcpy(p, key, key_len);
     w->wk.key = p;
-    w->wk.key_len = key_len;
+    w->wk.key_len = (uint32_t)key_len;
     w->wk.to_infinity = to_inf;
     if (ranged) {
         memcpy(p + key_len, cr->range_end.data, cr->range_end.len);
         w->wk.end = p + key_len;
-        w->wk.end_len = cr->range_end.len;
+        w->wk.end_len = (uint32_t)cr->range_end.len;
     }
     w->s = s;
     w->id = id;
@@ -514,9 +514,13 @@ static void on_message(struct grpc_call *call, const uint8_t *msg, size_t len, v
     if (!s) {
         const char *hl = grpc_call_header(call, "hasleader");
         bool hasleader = hl && !strcmp(hl, "true");
-        if (hasleader && srv->prop->leader(srv->prop) == 0) {
-            grpc_call_finish(call, cairn_err_grpc_code(CAIRN_E_NO_LEADER),
-                             cairn_strerror(CAIRN_E_NO_LEADER));
+        /* etcd's stream interceptor: learners serve no streams; a client that requires a
+         * leader gets none while there is none */
+        int refuse = srv->prop->is_learner(srv->prop) ? CAIRN_E_LEARNER_NOT_SUPPORTED
+                     : hasleader && srv->prop->leader(srv->prop) == 0 ? CAIRN_E_NO_LEADER
+                                                                      : 0;
+        if (refuse) {
+            grpc_call_finish(call, cairn_err_grpc_code(refuse), cairn_strerror(refuse));
             return;
         }
         if (!(s = calloc(1, sizeof *s))) {
@@ -824,8 +828,8 @@ int api_watch_start(struct api_server *srv)
         return CAIRN_E_NOMEM;
     h->srv = srv;
     watch_index_init(&h->ix);
-    uint64_t progress = srv->cfg.watch_progress_notify_ms ? srv->cfg.watch_progress_notify_ms
-                                                          : 10 * 60 * 1000;
+    uint64_t progress =
+        srv->cfg.watch_progress_notify_ms ? srv->cfg.watch_progress_notify_ms : 10 * 60 * 1000;
     uint64_t election = srv->cfg.election_timeout_ms ? srv->cfg.election_timeout_ms : 1000;
     uv_timer_init(srv->loop, &h->progress_timer);
     uv_timer_init(srv->loop, &h->leader_timer);

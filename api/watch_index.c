@@ -74,7 +74,7 @@ int watch_index_add(struct watch_index *ix, struct watch_key *k)
             ix->ranges = r;
             ix->cap_ranges = cap;
         }
-        k->pos = ix->n_ranges;
+        k->pos = (uint32_t)ix->n_ranges;
         ix->ranges[ix->n_ranges++] = k;
         ix->dirty = true;
     }
@@ -147,7 +147,7 @@ static int rebuild(struct watch_index *ix)
             return CAIRN_E_NOMEM;
         qsort(ix->ranges, ix->n_ranges, sizeof *ix->ranges, start_cmp);
         for (size_t i = 0; i < ix->n_ranges; i++)
-            ix->ranges[i]->pos = i;
+            ix->ranges[i]->pos = (uint32_t)i;
         build(ix, 0, ix->n_ranges);
     }
     ix->dirty = false;

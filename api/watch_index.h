@@ -18,13 +18,12 @@
 
 struct watch_key {
     const uint8_t *key;
-    size_t key_len;
-    const uint8_t *end; /* range end (exclusive); NULL: the single key */
-    size_t end_len;
-    bool to_infinity;         /* from-key: every key >= key (end unused) */
-    struct watch_key *hnext;  /* hash chain (single keys) */
-    size_t pos;               /* position in the range array (ranges) */
-    bool indexed;
+    const uint8_t *end;      /* range end (exclusive); NULL: the single key */
+    struct watch_key *hnext; /* hash chain (single keys) */
+    uint32_t key_len, end_len;
+    uint32_t pos;         /* position in the range array (ranges) */
+    bool to_infinity : 1; /* from-key: every key >= key (end unused) */
+    bool indexed : 1;
 };
 
 struct watch_index {

@@ -16,6 +16,9 @@
 #   VS_ETCD_ROUNDS=N   rounds (default 3)
 #   VS_ETCD_QUICK=1    a smoke run: small totals, one round, docs/BENCHMARKS.md left alone
 #   VS_ETCD_NO_DOCS=1  print the table only
+#   VS_ETCD_WATCH=1    watch memory instead: bytes per watch stream and per watching on each server
+#                      (bench/watch_mem.py), table between <!-- vs-etcd-watch:begin/end -->
+#                      (`make bench-vs-etcd-watch`)
 #   VS_ETCD_CLUSTER=1  three-member clusters instead, with leader failover and the disk's bound per
 #                      write: bench/vs_etcd_cluster.sh (`make bench-vs-etcd-cluster`)
 set -euo pipefail
@@ -124,6 +127,62 @@ WORKLOADS=(
 echo "vs_etcd: starting cairnd and etcd (work dir $WORK)" >&2
 start cairn
 start etcd
+
+if [[ ${VS_ETCD_WATCH:-0} == 1 ]]; then
+    if [[ $QUICK == 1 ]]; then
+        export WATCH_MEM_CONNS=10 WATCH_MEM_STREAMS=100 WATCH_MEM_WATCHINGS=10000
+    fi
+    for kind in cairn etcd; do
+        echo "vs_etcd: watch memory on $kind" >&2
+        "$PY" "$ROOT/bench/watch_mem.py" "127.0.0.1:${PORT[$kind]}" "${PID[$kind]}" \
+            >"$WORK/watch.$kind.json"
+        cat "$WORK/watch.$kind.json" >&2
+    done
+    VS_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    [[ -z $(git -C "$ROOT" status --porcelain 2>/dev/null) ]] || VS_COMMIT="$VS_COMMIT (with uncommitted changes)"
+    VS_DATE=$(date -u +%Y-%m-%d)
+    VS_ETCD_VERSION=$("$ETCD" --version 2>/dev/null | awk '/^etcd Version/{print $3}')
+    export VS_COMMIT VS_DATE VS_ETCD_VERSION
+    "$PY" - "$WORK" "$DOC" "$WRITE_DOCS" <<'EOF'
+import json, os, sys
+work, doc, write_docs = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+c = json.load(open(f"{work}/watch.cairn.json"))
+e = json.load(open(f"{work}/watch.etcd.json"))
+rows = ["| measure | cairnd | etcd | cairn/etcd | target | |", "|---|--:|--:|--:|--:|---|"]
+for name, key in (("bytes per watch stream", "per_stream_bytes"),
+                  ("bytes per watching", "per_watching_bytes")):
+    r = c[key] / e[key] if e[key] > 0 else float("inf")
+    rows.append(f"| {name} | {c[key]:,} | {e[key]:,} | {r:.2f} | ≤ 0.5 | "
+                f"{'PASS' if r <= 0.5 else 'MISS'} |")
+mib = lambda k: f"{k / 1024:.1f} MiB"
+lines = [
+    f"Run on {os.environ['VS_DATE']} at commit {os.environ['VS_COMMIT']}: `make bench-vs-etcd-watch` "
+    f"(= `VS_ETCD_WATCH=1 bash bench/vs_etcd.sh build`); etcd {os.environ['VS_ETCD_VERSION']}. "
+    f"{c['conns']} connections, {c['streams']:,} streams, {c['watchings']:,} watchings "
+    "(distinct keys); RssAnon of each server after each phase (start, connections, streams, "
+    "watchings): cairnd " + ", ".join(mib(k) for k in c["rss_anon_kib"]) + "; etcd "
+    + ", ".join(mib(k) for k in e["rss_anon_kib"]) + ".",
+    "",
+    *rows,
+]
+table = "\n".join(lines)
+print(table)
+if write_docs:
+    begin, end = "<!-- vs-etcd-watch:begin -->", "<!-- vs-etcd-watch:end -->"
+    text = open(doc).read()
+    block = f"{begin}\n{table}\n{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(doc + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(doc + ".tmp", doc)
+EOF
+    exit 0
+fi
 # The key the range workloads read: "foo" with a 256-byte value, on both.
 VALUE=$(head -c $VAL /dev/zero | tr '\0' v)
 for kind in cairn etcd; do

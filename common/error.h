@@ -56,7 +56,8 @@
     X(IO, 15, "cairn: I/O error on the data directory")                                           \
     X(NO_DISK, 8, "cairn: no space left on the data directory's disk")                            \
     X(NOMEM, 8, "cairn: out of memory")                                                           \
-    X(INTERNAL, 13, "cairn: internal error")
+    X(INTERNAL, 13, "cairn: internal error")                                                      \
+    X(LEARNER_NOT_SUPPORTED, 14, "etcdserver: rpc not supported for learner")
 
 enum cairn_err {
     CAIRN_OK = 0,

@@ -82,5 +82,4 @@ void bench_config_free(struct bench_config *cfg);
 /* The command's name as typed ("put", "range", "txn-put"), or "" for BENCH_CMD_NONE. */
 const char *bench_cmd_name(enum bench_cmd cmd);
 
-
 #endif

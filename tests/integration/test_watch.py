@@ -910,3 +910,26 @@ def test_cluster_watchers_survive_leader_kill(watch_cluster):
         assert by_key == state, name
         for rev, (k, v) in acked.items():
             assert (rev, "PUT", k, v) in f.seen, (name, rev)
+
+
+def test_raw_malformed_requests(server):
+    """Bytes that are not a WatchRequest end that stream with an error (gRPC's INTERNAL decoding
+    failure), and nothing else: the server keeps serving watches and writes."""
+    with WatchStream(server.endpoint) as s:
+        s.create("ok")
+        s.send(b"\x0a\xff\xff\xff\xff\x0f")  # a create request whose length runs past the end
+        with pytest.raises(StreamEnded) as e:
+            while True:
+                s.next(timeout=15)
+        assert e.value.error is not None
+        assert e.value.error.code() == grpc.StatusCode.INTERNAL
+    # an empty request (no union member) and an unknown field are ignored, as etcd ignores them
+    with WatchStream(server.endpoint) as s:
+        s.send(b"")
+        s.send(b"\xa2\x06\x01x")  # field 100, length-delimited
+        r = s.create("k")
+        assert (r.watch_id, r.canceled) == (0, False)
+        rev = put(server, "k", "v")
+        got = s.collect(lambda rs: any(x.events for x in rs), what="the event after junk")
+        assert [(x.revision, [ev(e) for e in x.events]) for x in got if x.events] == [
+            (rev, [("PUT", b"k", b"v", rev, rev, 1)])]
