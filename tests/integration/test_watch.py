@@ -752,6 +752,37 @@ def test_raw_slow_consumer_loses_nothing(server):
         assert x.revision >= x.events[-1].kv.mod_revision
 
 
+def test_raw_compaction_while_lagging(server):
+    """A watcher that stops reading while its history is compacted away: what it receives is a
+    gapless prefix of the history, and then either the rest (the server had it buffered) or a
+    cancel with compact_revision — never events after a silent gap."""
+    value = "x" * 200
+    with WatchStream(server.endpoint) as s:
+        r = s.create("c/", range_end=prefix_end("c/"))
+        start = r.revision
+        s.pause()
+        last = start
+        for i in range(300):  # 300 revisions of 100 events: ~7 MiB the reader does not take
+            last = txn_puts(server, [(f"c/{i:03d}/{j:03d}", value) for j in range(100)])
+        compact(server, last)
+        s.resume()
+        got = s.collect(lambda rs: (sum(len(x.events) for x in rs) == 30000
+                                    or any(x.canceled for x in rs)),
+                        timeout=120, what="the events or the cancel")
+    events = events_of(got)
+    revs = sorted({e.kv.mod_revision for e in events})
+    assert revs == list(range(start + 1, start + 1 + len(revs))), "a gap in the revisions"
+    assert all(len([e for e in events if e.kv.mod_revision == rv]) == 100 for rv in revs)
+    cancels = [x for x in got if x.canceled]
+    if cancels:
+        (c,) = cancels
+        assert c is got[-1]
+        assert c.compact_revision == last
+        assert (revs[-1] if revs else start) + 1 < last  # it still needed compacted history
+    else:
+        assert revs[-1] == last
+
+
 # --------------------------------------------------------------------------------------------
 # 4. a 3-member cluster
 
