@@ -624,31 +624,118 @@ static int hit_cmp(const void *a, const void *b)
     return x->ev < y->ev ? -1 : x->ev > y->ev;
 }
 
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80)
+        p[n++] = (uint8_t)(v | 0x80), v >>= 7;
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* A length-delimited field packed once per revision: tag, length, message. */
+struct packed {
+    uint8_t *p;
+    size_t n;
+};
+
+static int pack_field(struct arena *a, uint8_t tag, const ProtobufCMessage *m, struct packed *out)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *p = arena_alloc(a, 1 + 10 + len);
+    if (!p)
+        return CAIRN_E_NOMEM;
+    p[0] = tag;
+    size_t o = 1 + put_varint(p + 1, len);
+    protobuf_c_message_pack(m, p + o);
+    *out = (struct packed){p, o + len};
+    return 0;
+}
+
+/* Sends a watcher the revision's events from their packed fields: a WatchResponse is its header
+ * (field 1), the watch id (field 2, absent when 0) and the events (field 11), so each event and
+ * the header are packed once per revision whoever watches them, not once per watcher. */
+static int send_packed(struct watcher *w, const struct packed *hdr, const struct packed *evs,
+                       size_t n)
+{
+    size_t size = hdr->n + 11;
+    for (size_t i = 0; i < n; i++)
+        size += evs[i].n;
+    uint8_t stackbuf[2048];
+    uint8_t *buf = size <= sizeof stackbuf ? stackbuf : malloc(size);
+    if (!buf)
+        return CAIRN_E_NOMEM;
+    memcpy(buf, hdr->p, hdr->n);
+    size_t o = hdr->n;
+    if (w->id) {
+        buf[o++] = 0x10;
+        o += put_varint(buf + o, (uint64_t)w->id);
+    }
+    for (size_t i = 0; i < n; i++) {
+        memcpy(buf + o, evs[i].p, evs[i].n);
+        o += evs[i].n;
+    }
+    int rc = grpc_call_send(w->s->call, buf, o);
+    if (buf != stackbuf)
+        free(buf);
+    w->quiet = false;
+    if (rc == 1)
+        w->s->blocked = true;
+    return rc < 0 ? rc : 0;
+}
+
 /* Sends the collected revision to every watcher it concerns, one response each. */
 static void flush_revision(struct watch_hub *h)
 {
     qsort(h->hits, h->n_hits, sizeof *h->hits, hit_cmp);
+    Etcdserverpb__ResponseHeader hdr = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+    api_fill_header(h->srv, &hdr);
+    hdr.revision = h->hits_rev;
+    struct packed hp;
+    /* each event's field, without and with prev_kv, packed when a watcher first needs it */
+    struct packed *pk = arena_alloc(&h->arena, 2 * h->n_evs * sizeof *pk);
+    if (pk)
+        memset(pk, 0, 2 * h->n_evs * sizeof *pk);
+    bool packable = pk && pack_field(&h->arena, 0x0a, &hdr.base, &hp) == 0;
     Mvccpb__Event *batch[64];
+    struct packed pbatch[64];
     for (size_t i = 0; i < h->n_hits;) {
         struct watcher *w = h->hits[i].w;
         size_t j = i;
         while (j < h->n_hits && h->hits[j].w == w)
             j++;
         size_t n = j - i;
-        Mvccpb__Event **evs = n <= 64 ? batch : arena_alloc(&h->arena, n * sizeof *evs);
-        if (!evs) {
+        bool fast = packable && !w->fragment;
+        Mvccpb__Event **evs = NULL;
+        struct packed *pevs = NULL;
+        if (fast)
+            pevs = n <= 64 ? pbatch : arena_alloc(&h->arena, n * sizeof *pevs);
+        else
+            evs = n <= 64 ? batch : arena_alloc(&h->arena, n * sizeof *evs);
+        bool ok = evs || pevs;
+        for (size_t k = 0; ok && k < n; k++) {
+            uint32_t e = h->hits[i + k].ev;
+            bool with_prev = w->prev_kv && h->evs_prev[e];
+            Mvccpb__Event *m = with_prev ? h->evs_prev[e] : h->evs[e];
+            if (!fast) {
+                evs[k] = m;
+                continue;
+            }
+            struct packed *c = &pk[2 * e + with_prev];
+            if (!c->p && pack_field(&h->arena, 0x5a, &m->base, c))
+                ok = false;
+            pevs[k] = *c;
+        }
+        if (!ok) {
             h->retry = true;
             w->synced = false; /* reads it from the feed instead */
             w->next_rev = h->hits_rev;
             w->s->catching_up++;
-            i = j;
-            continue;
+        } else if (fast) {
+            send_packed(w, &hp, pevs, n);
+        } else {
+            send_events(w, evs, n, h->hits_rev);
         }
-        for (size_t k = 0; k < n; k++) {
-            uint32_t e = h->hits[i + k].ev;
-            evs[k] = w->prev_kv && h->evs_prev[e] ? h->evs_prev[e] : h->evs[e];
-        }
-        send_events(w, evs, n, h->hits_rev);
         i = j;
     }
     h->n_hits = 0;
