@@ -478,17 +478,8 @@ table = "\n".join(lines)
 print(table)
 
 if write_docs:
-    begin, end = "<!-- vs-etcd-cluster:begin -->", "<!-- vs-etcd-cluster:end -->"
-    text = open(doc).read()
-    block = f"{begin}\n{table}\n{end}"
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    with open(doc + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(doc + ".tmp", doc)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(doc)), "..", "bench"))
+    from docblock import write_block
+    write_block(doc, "vs-etcd-cluster", table)
     print(f"vs_etcd: table written to {doc}", file=sys.stderr)
 EOF
