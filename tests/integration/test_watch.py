@@ -1015,3 +1015,40 @@ def test_raw_malformed_requests(server):
         got = s.collect(lambda rs: any(x.events for x in rs), what="the event after junk")
         assert [(x.revision, [ev(e) for e in x.events]) for x in got if x.events] == [
             (rev, [("PUT", b"k", b"v", rev, rev, 1)])]
+
+
+@pytest.mark.parametrize("kind", ["etcd", "cairnd"])
+def test_raw_progress_notify(servers, kind):
+    """progress_notify with etcd's --experimental-watch-progress-notify-interval made short: a
+    watcher that asked for them gets empty responses with its id and the current revision while
+    nothing happens to its keys; one that did not ask gets none; no event at or below a notified
+    revision follows."""
+    server = servers(kind, extra_args=["--experimental-watch-progress-notify-interval", "300ms"])
+    with WatchStream(server.endpoint) as s:
+        quiet = s.create("p", progress_notify=True).watch_id
+        other = s.create("q").watch_id
+        rev = put(server, "elsewhere", "1")
+
+        def notifications(rs):
+            return [x for x in rs if x.watch_id == quiet and not x.events
+                    and not (x.created or x.canceled)]
+
+        got = s.collect(lambda rs: len(notifications(rs)) >= 2, what="two progress notifications")
+        assert not any(x.watch_id == other for x in got)
+        assert notifications(got)[-1].revision == rev
+        assert_identity(server, notifications(got)[-1].header)
+        put(server, "p", "v")
+        got = s.collect(lambda rs: any(x.events for x in rs)
+                        and len(notifications(rs[[i for i, x in enumerate(rs) if x.events][0]:]))
+                        >= 1, what="the event, then a notification")
+        notified = None
+        for x in got:
+            if x.events:
+                assert notified is None or x.events[0].kv.mod_revision > notified
+            elif x in notifications(got):
+                notified = x.revision
+        assert notified == current_revision(server)
+        later = put(server, "p", "w")
+        assert later > notified
+        got = s.collect(lambda rs: any(x.events for x in rs), what="the later event")
+        assert [e.kv.mod_revision for x in got for e in x.events] == [later]
