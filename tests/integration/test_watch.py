@@ -53,7 +53,7 @@ from cluster import Cluster
 from conftest import (BLANK, CLUSTER_TOKEN, etcd_cluster_id, etcd_member_id, normalize,
                       require_kind)
 from watchwire import (INVALID_WATCH_ID, NODELETE, NOPUT, PUT, CtlWatch, StreamEnded,
-                       WatchStream, events_of, prefix_end, size_with)
+                       WatchStream, create_request, events_of, prefix_end, size_with)
 
 # etcd's default --max-request-bytes plus grpcOverheadBytes: the fragmenting limit of watch.go
 MAX_REQUEST_BYTES = 1536 * 1024
@@ -1052,3 +1052,31 @@ def test_raw_progress_notify(servers, kind):
         assert later > notified
         got = s.collect(lambda rs: any(x.events for x in rs), what="the later event")
         assert [e.kv.mod_revision for x in got for e in x.events] == [later]
+
+
+def test_cluster_hasleader_streams(watch_cluster):
+    """clientv3's WithRequireLeader ("hasleader" metadata) on Watch: a stream open when the member
+    loses its quorum ends with "etcdserver: no leader" (etcd's leader monitor), and a new one is
+    refused so."""
+    cl = watch_cluster(3)
+    cl.wait_converged()
+    leader = cl.leader()
+    survivor = next(m for m in cl if m is not leader)
+    hasleader = [("hasleader", "true")]
+    with WatchStream(survivor.endpoint, metadata=hasleader) as s:
+        s.create("h")
+        for m in cl:
+            if m is not survivor:
+                m.kill9()
+        with pytest.raises(StreamEnded) as e:
+            while True:
+                s.next(timeout=60)
+        assert e.value.error is not None
+        assert (e.value.error.code(), e.value.error.details()) == (
+            grpc.StatusCode.UNAVAILABLE, "etcdserver: no leader")
+    with WatchStream(survivor.endpoint, metadata=hasleader) as s:
+        s.send(create_request("h"))
+        with pytest.raises(StreamEnded) as e:
+            s.next(timeout=30)
+        assert (e.value.error.code(), e.value.error.details()) == (
+            grpc.StatusCode.UNAVAILABLE, "etcdserver: no leader")

@@ -275,7 +275,7 @@ class WatchStream:
     response into a queue, unless paused: pause() stops it taking more from gRPC (the slow
     consumer), resume() lets it go on. Always close() it (it is also a context manager)."""
 
-    def __init__(self, endpoint, paused=False):
+    def __init__(self, endpoint, paused=False, metadata=None):
         self.endpoint = endpoint
         self.channel = grpc.insecure_channel(
             endpoint, options=[("grpc.max_receive_message_length", MAX_MSG),
@@ -283,7 +283,8 @@ class WatchStream:
         self._requests = queue.Queue()
         method = self.channel.stream_stream(WATCH_METHOD, request_serializer=lambda b: b,
                                             response_deserializer=WatchResponse)
-        self.call = method(iter(self._requests.get, _END), timeout=STREAM_DEADLINE)
+        self.call = method(iter(self._requests.get, _END), timeout=STREAM_DEADLINE,
+                           metadata=metadata)
         self.responses = queue.Queue()
         self.received = 0
         self._gate = threading.Event()
@@ -411,13 +412,14 @@ def events_of(responses, watch_id=None):
 # etcdctl watch as a child process
 
 class CtlWatch:
-    """`etcdctl --endpoints endpoint watch args...` running in the background; .out() is its
+    """`etcdctl --endpoints endpoint watch args...` (or another long-running command: lock,
+    elect) running in the background; .out() is its
     stdout so far (text). Always stop() it (it is also a context manager)."""
 
-    def __init__(self, endpoint, *args):
-        self.args = args
+    def __init__(self, endpoint, *args, command="watch"):
+        self.args = (command, *args)
         self.proc = subprocess.Popen(
-            [ETCDCTL, "--endpoints", endpoint, "--dial-timeout", "5s", "watch", *args],
+            [ETCDCTL, "--endpoints", endpoint, "--dial-timeout", "5s", command, *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=clean_env(ETCDCTL_API="3"), start_new_session=True)
         self._out, self._err = bytearray(), bytearray()
@@ -462,12 +464,12 @@ class CtlWatch:
                 if pred(text):
                     return text
                 if self.proc.poll() is not None and not any(t.is_alive() for t in self._threads):
-                    raise AssertionError(f"etcdctl watch {' '.join(self.args)} exited "
+                    raise AssertionError(f"etcdctl {' '.join(self.args)} exited "
                                          f"{self.proc.returncode} before {what}; stdout "
                                          f"{text!r}, stderr {self._err.decode(errors='replace')!r}")
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"etcdctl watch {' '.join(self.args)}: no {what} within "
+                    raise AssertionError(f"etcdctl {' '.join(self.args)}: no {what} within "
                                          f"{timeout}s; stdout {text!r}, stderr "
                                          f"{self._err.decode(errors='replace')!r}")
                 self._cond.wait(min(left, 0.5))
