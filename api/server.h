@@ -22,6 +22,7 @@
 #define API_REQUEST_TIMEOUT_MS 7000
 
 struct cl_client;
+struct lessor;
 
 struct api_member {
     uint64_t id;
@@ -40,6 +41,8 @@ struct api_config {
     size_t n_members;
     size_t max_request_bytes; /* etcd's --max-request-bytes: larger requests are refused */
     unsigned max_txn_ops;     /* etcd's --max-txn-ops */
+    unsigned election_ms;     /* etcd's --election-timeout (lease minimum TTL); 0: 1000 */
+    unsigned heartbeat_ms;    /* etcd's --heartbeat-interval; 0: 100 */
 };
 
 struct api_server {
@@ -59,6 +62,7 @@ struct api_server {
     bool published;               /* they are applied */
     bool publishing;              /* a publish is in flight */
     struct api_ctx *publish_ctx;
+    struct lessor *lessor; /* lease expiry on the leader (api/lease.c, raft/lessor.h) */
     void (*shutdown_done)(void *arg);
     void *shutdown_arg;
 };

@@ -10,11 +10,6 @@ static const struct {
     bool streaming;
 } pending[] = {
     {"/etcdserverpb.Watch/Watch", true},
-    {"/etcdserverpb.Lease/LeaseGrant", false},
-    {"/etcdserverpb.Lease/LeaseRevoke", false},
-    {"/etcdserverpb.Lease/LeaseKeepAlive", true},
-    {"/etcdserverpb.Lease/LeaseTimeToLive", false},
-    {"/etcdserverpb.Lease/LeaseLeases", false},
     {"/etcdserverpb.Maintenance/Defragment", false},
     {"/etcdserverpb.Maintenance/Snapshot", true},
     {"/etcdserverpb.Auth/AuthEnable", false},
