@@ -255,9 +255,9 @@ struct ka_stream;
 struct lease_ask {
     struct cl_call call; /* first member */
     struct api_server *s;
-    uv_timer_t retry;    /* the wait before the next question */
-    uint64_t started;    /* loop time of the first */
-    bool in_call;        /* call is started */
+    uv_timer_t retry;                          /* the wait before the next question */
+    uint64_t started;                          /* loop time of the first */
+    bool in_call;                              /* call is started */
     struct ka_stream *ka;                      /* a keepalive: the stream to answer, or */
     struct api_ctx *c;                         /* a TimeToLive: the call to answer */
     Etcdserverpb__LeaseKeepAliveRequest renew; /* the question */
@@ -304,8 +304,8 @@ static void on_retry(uv_timer_t *t)
  * longer leads; otherwise the answer is err. */
 static void ask_again_or_fail(struct lease_ask *q, int err)
 {
-    bool leadership = err == CAIRN_E_NOT_LEADER || err == CAIRN_E_LEADER_CHANGED ||
-                      err == CAIRN_E_NO_LEADER;
+    bool leadership =
+        err == CAIRN_E_NOT_LEADER || err == CAIRN_E_LEADER_CHANGED || err == CAIRN_E_NO_LEADER;
     uint64_t waited = uv_now(q->s->loop) - q->started;
     if (leadership && !q->s->stopping && waited < API_REQUEST_TIMEOUT_MS) {
         uv_timer_start(&q->retry, on_retry, LEASE_RETRY_MS, 0);

@@ -329,7 +329,7 @@ static void on_tick(uv_timer_t *t)
     reconcile(l, 0);
     uint64_t now = now_ms(l);
     unsigned revokes = 0;
-    int64_t (*due)[2] = NULL;
+    int64_t(*due)[2] = NULL;
     size_t n_due = 0;
     for (size_t i = 0; i < l->n; i++) {
         struct lessor_lease *e = &l->leases[i];

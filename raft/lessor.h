@@ -26,11 +26,11 @@
 #include "raft/proposer.h"
 #include "store/store.h"
 
-#define LESSOR_TICK_MS          500     /* etcd's lessor loop: expiry checked twice a second */
-#define LESSOR_REVOKE_RETRY_MS  3000    /* etcd's expiredLeaseRetryInterval */
-#define LESSOR_CHECKPOINT_MS    300000  /* etcd's default checkpoint interval (5 minutes) */
-#define LESSOR_MAX_REVOKES      500     /* per tick: etcd's leaseRevokeRate of 1000/s */
-#define LESSOR_MAX_CHECKPOINTS  1000    /* per proposal: etcd's maxLeaseCheckpointBatchSize */
+#define LESSOR_TICK_MS         500    /* etcd's lessor loop: expiry checked twice a second */
+#define LESSOR_REVOKE_RETRY_MS 3000   /* etcd's expiredLeaseRetryInterval */
+#define LESSOR_CHECKPOINT_MS   300000 /* etcd's default checkpoint interval (5 minutes) */
+#define LESSOR_MAX_REVOKES     500    /* per tick: etcd's leaseRevokeRate of 1000/s */
+#define LESSOR_MAX_CHECKPOINTS 1000   /* per proposal: etcd's maxLeaseCheckpointBatchSize */
 
 struct lessor_options {
     uint64_t self;                   /* this member's id */
