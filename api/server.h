@@ -1,4 +1,4 @@
-/* api/server.h — etcd's v3 services (KV, Maintenance, Cluster, Health) on a gRPC server.
+/* api/server.h — etcd's v3 services (KV, Maintenance, Cluster, Lease, Health) on a gRPC server.
  *
  * The server answers reads from the store directly and hands every write to a proposer (raft/
  * proposer.h), replying when it is applied and durable. cmd/cairnd builds the configuration from
