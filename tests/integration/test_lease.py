@@ -80,7 +80,7 @@ def test_grant_put_timetolive_list_keepalive_revoke(server):
     out = server.ctl_ok("lease", "list")
     lines = out.splitlines()
     assert lines[0] == "found 2 leases", out
-    assert sorted(lines[1:]) == sorted([f"{lid:x}", f"{other:x}"]), out
+    assert sorted(lines[1:]) == sorted([f"{lid:016x}", f"{other:016x}"]), out
 
     assert server.ctl_ok("lease", "keep-alive", "--once", f"{lid:x}") == \
         f"lease {lid:016x} keepalived with TTL(60)\n"
@@ -88,7 +88,7 @@ def test_grant_put_timetolive_list_keepalive_revoke(server):
     assert server.ctl_ok("lease", "revoke", f"{lid:x}") == f"lease {lid:016x} revoked\n"
     assert server.ctl_ok("get", "--prefix", "") == "c\n3\n"
     assert server.ctl_ok("lease", "timetolive", f"{lid:x}") == f"lease {lid:016x} already expired\n"
-    assert server.ctl_ok("lease", "list") == f"found 1 leases\n{other:x}\n"
+    assert server.ctl_ok("lease", "list") == f"found 1 leases\n{other:016x}\n"
 
 
 def test_short_ttl_is_raised_to_the_minimum_and_expires(server):
