@@ -174,6 +174,33 @@ def test_keepalive_stream(server):
     assert all(r.header.revision == 1 for r in resps)
 
 
+def alarm(c, action, member, kind):
+    c.maintenancestub.Alarm(etcdrpc.AlarmRequest(action=action, memberID=member, alarm=kind),
+                            timeout=10)
+
+
+def test_alarms_refuse_grants_and_revokes(server):
+    """etcd's capped applier refuses grants while a NOSPACE alarm is raised (revokes go on); its
+    corrupt applier refuses both."""
+    c = server.client()
+    kept = c.lease(60)
+    gone = c.lease(60)
+    alarm(c, etcdrpc.AlarmRequest.ACTIVATE, 5, etcdrpc.NOSPACE)
+    assert rpc_error(c.leasestub.LeaseGrant, etcdrpc.LeaseGrantRequest(TTL=20), timeout=10) == \
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded")
+    c.revoke_lease(gone.id)
+    alarm(c, etcdrpc.AlarmRequest.DEACTIVATE, 5, etcdrpc.NOSPACE)
+    alarm(c, etcdrpc.AlarmRequest.ACTIVATE, 6, etcdrpc.CORRUPT)
+    corrupt = (grpc.StatusCode.DATA_LOSS, "etcdserver: corrupt cluster")
+    assert rpc_error(c.leasestub.LeaseGrant, etcdrpc.LeaseGrantRequest(TTL=20),
+                     timeout=10) == corrupt
+    assert rpc_error(c.leasestub.LeaseRevoke, etcdrpc.LeaseRevokeRequest(ID=kept.id),
+                     timeout=10) == corrupt
+    alarm(c, etcdrpc.AlarmRequest.DEACTIVATE, 6, etcdrpc.CORRUPT)
+    r = c.leasestub.LeaseLeases(etcdrpc.LeaseLeasesRequest(), timeout=10)
+    assert [s.ID for s in r.leases] == [kept.id]
+
+
 # --------------------------------------------------------------------------------------------
 # A three-member cairnd cluster
 
