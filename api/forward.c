@@ -90,23 +90,38 @@ static void on_forwarded(struct cl_call *call)
     free(f);
 }
 
-/* Starts a call of method m to leader's internal methods; cb gets the fwd_call. */
-static int call_leader(struct api_server *s, uint64_t leader, const struct cl_method *m,
-                       const ProtobufCMessage *req, uint64_t id, cl_call_cb cb)
+int api_leader_call(struct api_server *s, uint64_t leader, struct cl_call *call,
+                    const struct cl_method *m, const ProtobufCMessage *req)
 {
     if (s->stopping)
         return CAIRN_E_STOPPED;
     int err = leader_client(s, leader);
     if (err)
         return err;
+    if (!call->timeout_ms)
+        call->timeout_ms = API_REQUEST_TIMEOUT_MS;
+    return cl_call_start(s->fwd_client, call, m, req);
+}
+
+int api_leader_error(struct api_server *s, const struct cl_call *call)
+{
+    int err = error_of(call);
+    if (err == CAIRN_E_NOT_LEADER || err == CAIRN_E_LEADER_CHANGED)
+        drop_client(s); /* ask again who leads before the next call */
+    return err;
+}
+
+/* Starts a call of method m to leader's internal methods; cb gets the fwd_call. */
+static int call_leader(struct api_server *s, uint64_t leader, const struct cl_method *m,
+                       const ProtobufCMessage *req, uint64_t id, cl_call_cb cb)
+{
     struct fwd_call *f = calloc(1, sizeof *f);
     if (!f)
         return CAIRN_E_NOMEM;
     f->s = s;
     f->id = id;
     f->call.cb = cb;
-    f->call.timeout_ms = API_REQUEST_TIMEOUT_MS;
-    err = cl_call_start(s->fwd_client, &f->call, m, req);
+    int err = api_leader_call(s, leader, &f->call, m, req);
     if (err)
         free(f);
     return err;

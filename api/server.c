@@ -190,6 +190,7 @@ int api_server_init(struct api_server *s, uv_loop_t *loop, store *st, struct pro
     api_maintenance_register(s);
     api_cluster_register(s);
     api_health_register(s);
+    api_lease_register(s);
     api_unimplemented_register(s);
     api_forward_register(s);
     grpc_server_register(s->grpc, s->methods, s->n_methods);
@@ -208,6 +209,7 @@ static void on_grpc_down(void *arg)
     api_forward_stop(s);
     api_cluster_publish_stop(s);
     api_watch_stop(s);
+    api_lease_stop(s);
     s->shutdown_done(s->shutdown_arg);
 }
 
@@ -223,4 +225,5 @@ void api_server_free(struct api_server *s)
 {
     grpc_server_free(s->grpc);
     s->grpc = NULL;
+    api_lease_free(s);
 }

@@ -1,4 +1,4 @@
-/* api/server.h — etcd's v3 services (KV, Maintenance, Cluster, Health) on a gRPC server.
+/* api/server.h — etcd's v3 services (KV, Maintenance, Cluster, Lease, Health) on a gRPC server.
  *
  * The server answers reads from the store directly and hands every write to a proposer (raft/
  * proposer.h), replying when it is applied and durable. cmd/cairnd builds the configuration from
@@ -22,6 +22,7 @@
 #define API_REQUEST_TIMEOUT_MS 7000
 
 struct cl_client;
+struct lessor;
 
 struct api_member {
     uint64_t id;
@@ -40,7 +41,9 @@ struct api_config {
     size_t n_members;
     size_t max_request_bytes;          /* etcd's --max-request-bytes: larger requests are refused */
     unsigned max_txn_ops;              /* etcd's --max-txn-ops */
-    uint64_t election_timeout_ms;      /* the leader monitor of streams; 0 → 1000 */
+    unsigned election_ms;              /* etcd's --election-timeout (lease minimum TTL, the leader
+                                          monitor of streams); 0: 1000 */
+    unsigned heartbeat_ms;             /* etcd's --heartbeat-interval; 0: 100 */
     uint64_t watch_progress_notify_ms; /* progress notifications of watches; 0 → 10 minutes */
 };
 
@@ -62,6 +65,7 @@ struct api_server {
     bool publishing;              /* a publish is in flight */
     struct api_ctx *publish_ctx;
     struct watch_hub *watch; /* api/watch.c */
+    struct lessor *lessor; /* lease expiry on the leader (api/lease.c, raft/lessor.h) */
     void (*shutdown_done)(void *arg);
     void *shutdown_arg;
 };

@@ -72,6 +72,24 @@ void api_health_register(struct api_server *s);
 void api_unimplemented_register(struct api_server *s);
 void api_forward_register(struct api_server *s);
 
+/* Starts call (caller-owned; cb and data set, timeout_ms 0 for etcd's request timeout) of one of
+ * leader's internal methods, through the client forwarded writes use. Returns 0 (cb will run) or
+ * an error (CAIRN_E_NO_LEADER: the leader has not published where clients reach it). */
+struct cl_call;
+struct cl_method;
+int api_leader_call(struct api_server *s, uint64_t leader, struct cl_call *call,
+                    const struct cl_method *m, const ProtobufCMessage *req);
+
+/* The error of a failed call to the leader (its etcd error, else "leader changed"); forgets the
+ * leader's client when the leader no longer leads. */
+int api_leader_error(struct api_server *s, const struct cl_call *call);
+
+/* etcd's Lease service and the leader's internal lease methods (api/lease.c); stop closes the
+ * lessor's timer at shutdown, free releases it after the loop ended. */
+void api_lease_register(struct api_server *s);
+void api_lease_stop(struct api_server *s);
+void api_lease_free(struct api_server *s);
+
 /* Closes the client forwarded writes go through (at shutdown). */
 void api_forward_stop(struct api_server *s);
 

@@ -9,11 +9,6 @@ static const struct {
     const char *path;
     bool streaming;
 } pending[] = {
-    {"/etcdserverpb.Lease/LeaseGrant", false},
-    {"/etcdserverpb.Lease/LeaseRevoke", false},
-    {"/etcdserverpb.Lease/LeaseKeepAlive", true},
-    {"/etcdserverpb.Lease/LeaseTimeToLive", false},
-    {"/etcdserverpb.Lease/LeaseLeases", false},
     {"/etcdserverpb.Maintenance/Defragment", false},
     {"/etcdserverpb.Maintenance/Snapshot", true},
     {"/etcdserverpb.Auth/AuthEnable", false},

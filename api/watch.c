@@ -917,7 +917,7 @@ int api_watch_start(struct api_server *srv)
     watch_index_init(&h->ix);
     uint64_t progress =
         srv->cfg.watch_progress_notify_ms ? srv->cfg.watch_progress_notify_ms : 10 * 60 * 1000;
-    uint64_t election = srv->cfg.election_timeout_ms ? srv->cfg.election_timeout_ms : 1000;
+    uint64_t election = srv->cfg.election_ms ? srv->cfg.election_ms : 1000;
     uv_timer_init(srv->loop, &h->progress_timer);
     uv_timer_init(srv->loop, &h->leader_timer);
     h->progress_timer.data = h->leader_timer.data = h;

@@ -82,6 +82,73 @@ static int apply_alarm(store_tx *tx, const Etcdserverpb__AlarmRequest *r, struct
     return 0;
 }
 
+/* etcd's lessor.Grant (its minimum TTL applied by the proposer): the response has the lease's id
+ * and TTL. */
+static int apply_lease_grant(store_tx *tx, const Etcdserverpb__LeaseGrantRequest *r,
+                             struct arena *a, Etcdserverpb__LeaseGrantResponse **out)
+{
+    if (r->id == 0)
+        return CAIRN_E_LEASE_NOT_FOUND; /* etcd's answer; the API never proposes id 0 */
+    if (r->ttl > APPLY_MAX_LEASE_TTL)
+        return CAIRN_E_LEASE_TTL_TOO_LARGE;
+    int err = alarmed(tx, true, STORE_LEASE_COST);
+    if (!err)
+        err = store_lease_grant(tx, r->id, r->ttl);
+    if (err)
+        return err;
+    Etcdserverpb__LeaseGrantResponse *g = arena_alloc(a, sizeof *g);
+    if (!g)
+        return CAIRN_E_NOMEM;
+    *g = (Etcdserverpb__LeaseGrantResponse)ETCDSERVERPB__LEASE_GRANT_RESPONSE__INIT;
+    g->id = r->id;
+    g->ttl = r->ttl;
+    if (!(g->header = conv_header(store_tx_rev(tx), a)))
+        return CAIRN_E_NOMEM;
+    *out = g;
+    return 0;
+}
+
+/* etcd's lessor.Revoke: the attached keys are deleted in one revision, then the lease. */
+static int apply_lease_revoke(store_tx *tx, const Etcdserverpb__LeaseRevokeRequest *r,
+                              struct arena *a, Etcdserverpb__LeaseRevokeResponse **out)
+{
+    int64_t rev = 0;
+    int err = alarmed(tx, true, 0);
+    if (!err)
+        err = store_lease_revoke(tx, r->id, &rev);
+    if (err)
+        return err;
+    Etcdserverpb__LeaseRevokeResponse *v = arena_alloc(a, sizeof *v);
+    if (!v)
+        return CAIRN_E_NOMEM;
+    *v = (Etcdserverpb__LeaseRevokeResponse)ETCDSERVERPB__LEASE_REVOKE_RESPONSE__INIT;
+    if (!(v->header = conv_header(rev, a)))
+        return CAIRN_E_NOMEM;
+    *out = v;
+    return 0;
+}
+
+/* etcd's lessor.Checkpoint: records each lease's remaining TTL; leases gone meanwhile are
+ * skipped, as etcd skips them. */
+static int apply_lease_checkpoint(store_tx *tx, const Etcdserverpb__LeaseCheckpointRequest *r,
+                                  struct arena *a, Etcdserverpb__LeaseCheckpointResponse **out)
+{
+    for (size_t i = 0; i < r->n_checkpoints; i++) {
+        const Etcdserverpb__LeaseCheckpoint *cp = r->checkpoints[i];
+        int err = store_lease_checkpoint(tx, cp->id, cp->remaining_ttl);
+        if (err && err != CAIRN_E_LEASE_NOT_FOUND)
+            return err;
+    }
+    Etcdserverpb__LeaseCheckpointResponse *c = arena_alloc(a, sizeof *c);
+    if (!c)
+        return CAIRN_E_NOMEM;
+    *c = (Etcdserverpb__LeaseCheckpointResponse)ETCDSERVERPB__LEASE_CHECKPOINT_RESPONSE__INIT;
+    if (!(c->header = conv_header(store_tx_rev(tx), a)))
+        return CAIRN_E_NOMEM;
+    *out = c;
+    return 0;
+}
+
 int apply_request(store_tx *tx, const Cairn__InternalRequest *req, struct arena *a,
                   struct apply_result *res)
 {
@@ -140,6 +207,15 @@ int apply_request(store_tx *tx, const Cairn__InternalRequest *req, struct arena 
     }
     case CAIRN__INTERNAL_REQUEST__REQUEST_ALARM:
         err = apply_alarm(tx, req->alarm, a, &res->alarm);
+        break;
+    case CAIRN__INTERNAL_REQUEST__REQUEST_LEASE_GRANT:
+        err = apply_lease_grant(tx, req->lease_grant, a, &res->lease_grant);
+        break;
+    case CAIRN__INTERNAL_REQUEST__REQUEST_LEASE_REVOKE:
+        err = apply_lease_revoke(tx, req->lease_revoke, a, &res->lease_revoke);
+        break;
+    case CAIRN__INTERNAL_REQUEST__REQUEST_LEASE_CHECKPOINT:
+        err = apply_lease_checkpoint(tx, req->lease_checkpoint, a, &res->lease_checkpoint);
         break;
     case CAIRN__INTERNAL_REQUEST__REQUEST_MEMBER_PUBLISH:
         err = members_apply_publish(tx, req->member_publish, a);

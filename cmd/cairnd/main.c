@@ -206,7 +206,8 @@ static int start(struct daemon *d)
         .n_members = c->n_members,
         .max_request_bytes = (size_t)c->max_request_bytes,
         .max_txn_ops = (unsigned)c->max_txn_ops,
-        .election_timeout_ms = c->election_timeout_ms,
+        .election_ms = (unsigned)c->election_timeout_ms,
+        .heartbeat_ms = (unsigned)c->heartbeat_interval_ms,
         .watch_progress_notify_ms = c->watch_progress_notify_ms,
     };
     if ((err = api_server_init(&d->api, &d->loop, d->st, &d->node.base, &ac))) {
