@@ -642,6 +642,11 @@ void *grpc_call_data(const struct grpc_call *call)
     return call->data;
 }
 
+const char *grpc_call_path(const struct grpc_call *call)
+{
+    return call->m->path;
+}
+
 const char *grpc_call_header(const struct grpc_call *call, const char *name)
 {
     return h2_headers_get(call->hs, name);

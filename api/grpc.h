@@ -113,6 +113,9 @@ bool grpc_call_cancelled(const struct grpc_call *call);
 void grpc_call_set_data(struct grpc_call *call, void *data);
 void *grpc_call_data(const struct grpc_call *call);
 
+/* The call's method path (":path"), valid while the call lives. */
+const char *grpc_call_path(const struct grpc_call *call);
+
 /* A request header value (e.g. "hasleader" metadata), or NULL. Lower-case name. Valid while the
  * call lives. */
 const char *grpc_call_header(const struct grpc_call *call, const char *name);

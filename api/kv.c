@@ -162,6 +162,10 @@ static void on_range(struct grpc_call *call, const uint8_t *msg, size_t len, voi
     if (!r)
         return;
     c->req = r;
+    if (!r->serializable && c->srv->prop->is_learner(c->srv->prop)) {
+        api_reply_err(c, CAIRN_E_LEARNER_NOT_SUPPORTED);
+        return;
+    }
     if (r->serializable)
         do_range(c);
     else

@@ -20,6 +20,25 @@ static void arena_pb_free(void *data, void *p)
     (void)p; /* freed with the arena */
 }
 
+/* etcd's isRPCSupportedForLearner: a learner answers Status and serializable Ranges (Range checks
+ * that itself once decoded) and refuses everything else; cairn's internal methods between
+ * members are not client calls. */
+static bool learner_serves(const char *path)
+{
+    return !strcmp(path, "/etcdserverpb.Maintenance/Status") ||
+           !strcmp(path, "/etcdserverpb.KV/Range") || !strncmp(path, "/cairn.Internal/", 16);
+}
+
+int api_stream_refusal(struct api_server *srv, struct grpc_call *call)
+{
+    if (srv->prop->is_learner(srv->prop))
+        return CAIRN_E_LEARNER_NOT_SUPPORTED;
+    const char *hl = grpc_call_header(call, "hasleader");
+    if (hl && !strcmp(hl, "true") && srv->prop->leader(srv->prop) == 0)
+        return CAIRN_E_NO_LEADER;
+    return 0;
+}
+
 struct api_ctx *api_ctx_new(struct api_server *srv, struct grpc_call *call)
 {
     struct api_ctx *c = calloc(1, sizeof *c);
@@ -34,6 +53,10 @@ struct api_ctx *api_ctx_new(struct api_server *srv, struct grpc_call *call)
     c->alloc.allocator_data = &c->arena;
     /* etcd's interceptor: a client that requires a leader ("hasleader" metadata, as clientv3's
      * WithRequireLeader sets it) gets "no leader" at once while there is none */
+    if (srv->prop->is_learner(srv->prop) && !learner_serves(grpc_call_path(call))) {
+        api_reply_err(c, CAIRN_E_LEARNER_NOT_SUPPORTED);
+        return NULL;
+    }
     const char *hl = grpc_call_header(call, "hasleader");
     if (hl && !strcmp(hl, "true") && srv->prop->leader(srv->prop) == 0) {
         api_reply_err(c, CAIRN_E_NO_LEADER);

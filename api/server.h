@@ -65,7 +65,7 @@ struct api_server {
     bool publishing;              /* a publish is in flight */
     struct api_ctx *publish_ctx;
     struct watch_hub *watch; /* api/watch.c */
-    struct lessor *lessor; /* lease expiry on the leader (api/lease.c, raft/lessor.h) */
+    struct lessor *lessor;   /* lease expiry on the leader (api/lease.c, raft/lessor.h) */
     void (*shutdown_done)(void *arg);
     void *shutdown_arg;
 };

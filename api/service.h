@@ -29,6 +29,11 @@ struct api_ctx {
  * here; answers with the error when it cannot be obtained. */
 void api_linearizable(struct api_ctx *c, void (*read)(struct api_ctx *c));
 
+/* etcd's stream interceptor: the error a new stream (Watch, LeaseKeepAlive) is refused with —
+ * LEARNER_NOT_SUPPORTED on a learner, NO_LEADER for a client that requires a leader while there is
+ * none — or 0. */
+int api_stream_refusal(struct api_server *srv, struct grpc_call *call);
+
 /* A new context for call (NULL when memory is exhausted; the call is then answered). */
 struct api_ctx *api_ctx_new(struct api_server *srv, struct grpc_call *call);
 

@@ -514,11 +514,7 @@ static void on_message(struct grpc_call *call, const uint8_t *msg, size_t len, v
     if (!s) {
         const char *hl = grpc_call_header(call, "hasleader");
         bool hasleader = hl && !strcmp(hl, "true");
-        /* etcd's stream interceptor: learners serve no streams; a client that requires a
-         * leader gets none while there is none */
-        int refuse = srv->prop->is_learner(srv->prop) ? CAIRN_E_LEARNER_NOT_SUPPORTED
-                     : hasleader && srv->prop->leader(srv->prop) == 0 ? CAIRN_E_NO_LEADER
-                                                                      : 0;
+        int refuse = api_stream_refusal(srv, call);
         if (refuse) {
             grpc_call_finish(call, cairn_err_grpc_code(refuse), cairn_strerror(refuse));
             return;

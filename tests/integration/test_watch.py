@@ -1080,3 +1080,41 @@ def test_cluster_hasleader_streams(watch_cluster):
             s.next(timeout=30)
         assert (e.value.error.code(), e.value.error.details()) == (
             grpc.StatusCode.UNAVAILABLE, "etcdserver: no leader")
+
+
+def test_cluster_learner_refuses_watch(watch_cluster):
+    """A learner serves no streams: Watch on it fails "etcdserver: rpc not supported for
+    learner" (etcd's stream interceptor); of the unary calls it answers Status and serializable
+    Ranges only (etcd's isRPCSupportedForLearner)."""
+    from test_cluster import etcdctl_at
+
+    cl = watch_cluster(3)
+    cl.wait_converged()
+    new = cl.add_member()
+    deadline = time.monotonic() + 60
+    while True:  # etcd refuses reconfiguration until its members have been up for a while
+        rc, out, err = etcdctl_at(cl.endpoints()[:3], "member", "add", new.name,
+                                  f"--peer-urls={new.peer_url}", "--learner")
+        if rc == 0 or "unhealthy cluster" not in err or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert rc == 0, err
+    cl.restart(new)
+    with WatchStream(new.endpoint) as s:
+        s.send(create_request("l"))
+        with pytest.raises(StreamEnded) as e:
+            s.next(timeout=30)
+        assert (e.value.error.code(), e.value.error.details()) == (
+            grpc.StatusCode.UNAVAILABLE, "etcdserver: rpc not supported for learner")
+    refused = (grpc.StatusCode.UNAVAILABLE, "etcdserver: rpc not supported for learner")
+    c = new.client()
+    assert c.kvstub.Range(etcdrpc.RangeRequest(key=b"l", serializable=True), timeout=10)
+    assert c.maintenancestub.Status(etcdrpc.StatusRequest(), timeout=10).header.member_id
+    for call, req in ((c.kvstub.Range, etcdrpc.RangeRequest(key=b"l")),
+                      (c.kvstub.Put, etcdrpc.PutRequest(key=b"l", value=b"v")),
+                      (c.kvstub.Txn, etcdrpc.TxnRequest()),
+                      (c.clusterstub.MemberList, etcdrpc.MemberListRequest()),
+                      (c.leasestub.LeaseGrant, etcdrpc.LeaseGrantRequest(TTL=10))):
+        with pytest.raises(grpc.RpcError) as e:
+            call(req, timeout=10)
+        assert (e.value.code(), e.value.details()) == refused, call
