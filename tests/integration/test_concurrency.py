@@ -75,3 +75,25 @@ def test_elect_leader_and_observer(server):
             assert (key2, value2) == (queue[1], "p2")
             obs.wait_for(lambda t: t == f"{key1}\np1\n{key2}\np2\n",
                          what="the observer seeing p2")
+
+
+def test_python_etcd3_uncontended_lock(server):
+    """python3-etcd3's Lock (a lease, a create-revision txn, a watch while waiting), uncontended:
+    acquire, hold, refresh, release. Contention is covered by etcdctl lock above: Debian's
+    python3-etcd3 0.12 fails any contended acquire against etcd too."""
+    c = server.client()
+    lock = c.lock("pylock", ttl=30)
+    assert lock.acquire(timeout=10)
+    assert lock.is_acquired()
+    # the lock's key, with its lease, is there
+    value, meta = c.get("/locks/pylock")
+    assert value is not None and meta.lease_id != 0
+    lock.refresh()
+    assert lock.is_acquired()
+    assert lock.release()
+    assert not lock.is_acquired()
+    assert c.get("/locks/pylock") == (None, None)
+    # and again, as a context manager
+    with c.lock("pylock", ttl=30) as again:
+        assert again.is_acquired()
+    assert c.get("/locks/pylock") == (None, None)
