@@ -565,5 +565,8 @@ def test_wrong_cluster_token_is_refused(cluster):
     log = odd.log_since_start()
     assert "belongs to cluster" in log and "--initial-cluster-token" in log, log
     rest = [c[0], c[1]]
+    # if the member stopped was the leader, a write waits for (or times out before) the new one,
+    # as with etcd: wait until the two agree on a leader among themselves
+    c.leader(among=rest)
     rest[0].put("still", "works")
     assert rest[1].range("still").kvs[0].value == b"works"
