@@ -34,8 +34,10 @@
  * close, INTERNAL for a response that does not decode. Functions that return int return 0 or a
  * negative CAIRN_E_* / libuv error code.
  *
- * Streams (Watch, LeaseKeepAlive) come with their issues, as a stream struct beside cl_call on the
- * same connections. */
+ * Streams. A bidirectional stream (cl_stream, below) is a call that stays open: the caller sends
+ * messages on it and receives the server's through a callback, on the same connections as calls.
+ * A stream is never retried by the library; the watch API on top of it (cl_watcher, cl_watch)
+ * resumes its watches on another endpoint after a lost connection, as etcd's clientv3 does. */
 #ifndef CAIRN_CLIENT_H
 #define CAIRN_CLIENT_H
 
@@ -148,6 +150,7 @@ struct cl_call {
     int http_status_;                /* :status of the response */
     struct cl_call *prev_, *next_;   /* the client's list of started calls */
     struct cl_call *qnext_;          /* a connection's queue of calls waiting for it */
+    struct cl_stream *stream_;       /* the stream this call carries, or NULL for a unary call */
 };
 
 /* Starts call with request req of method m (req's descriptor must be m->request). The call must
@@ -189,6 +192,164 @@ CL_TYPED_START(cl_hash_kv, cl_method_hash_kv, Etcdserverpb__HashKVRequest)
 CL_TYPED_START(cl_alarm, cl_method_alarm, Etcdserverpb__AlarmRequest)
 CL_TYPED_START(cl_member_list, cl_method_member_list, Etcdserverpb__MemberListRequest)
 #undef CL_TYPED_START
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Streams */
+
+/* A bidirectional streaming gRPC method: a cl_method whose idempotent flag is ignored. */
+extern const struct cl_method cl_method_watch; /* Watch.Watch */
+
+struct cl_stream;
+
+/* Runs for each message the server sends, in order, on the loop thread. msg is decoded with the
+ * method's response type and owned by the callee (protobuf_c_message_free_unpacked). */
+typedef void (*cl_stream_msg_cb)(struct cl_stream *s, ProtobufCMessage *msg);
+
+/* Runs once per opened stream when it has ended: after every message it delivered, with the
+ * status in s->code and s->message. After it returns the struct may be reset or freed. */
+typedef void (*cl_stream_end_cb)(struct cl_stream *s);
+
+/* A stream is a handle in the libuv style: the caller owns the memory, sets on_msg, on_end (and
+ * data), opens it, and keeps the struct alive until on_end has run. */
+struct cl_stream {
+    /* set by the caller before cl_stream_open() */
+    cl_stream_msg_cb on_msg; /* required */
+    cl_stream_end_cb on_end; /* required */
+    void *data;              /* the caller's */
+    bool require_leader;     /* send etcd's "hasleader: true" metadata (clientv3's
+                                WithRequireLeader): without a leader the server ends the stream
+                                with UNAVAILABLE "etcdserver: no leader" */
+
+    /* results, read in or after on_end; owned by the stream until cl_stream_reset() */
+    int code;             /* GRPC_OK (the server ended it with OK) or the failure's status */
+    char *message;        /* the status message, or NULL */
+    const char *endpoint; /* "host:port" it went to, or NULL; borrowed from the client */
+
+    /* private to the library */
+    struct cl_call call_;              /* the HTTP/2 stream, carried as a call is */
+    size_t body_cap_;                  /* bytes allocated at call_.body_ (the send queue) */
+    bool half_closed_;                 /* cl_stream_close_send() ran */
+    bool in_rx_;                       /* on the client's list of streams with messages due */
+    ProtobufCMessage **rx_;            /* received messages not yet delivered */
+    size_t rx_head_, rx_len_, rx_cap_; /* the queue in rx_ */
+    struct cl_stream *rx_next_;        /* the client's list of streams with messages due */
+};
+
+/* Opens stream s of method m on c: on the next endpoint in the client's round robin that is not
+ * resting after failures, after delay_ms (0: at once). s must be zeroed or reset, with on_msg and
+ * on_end set. Returns 0 — on_end will run exactly once, later — or a negative error
+ * (CAIRN_E_INVALID_ARGUMENT, UV_ECANCELED when the client is closing), and on_end will not run.
+ * Messages sent before the stream is connected wait for it. A stream is never retried: a lost
+ * connection ends it with UNAVAILABLE. */
+int cl_stream_open(struct cl_client *c, struct cl_stream *s, const struct cl_method *m,
+                   uint64_t delay_ms);
+
+/* Queues msg (of m->request's type) for sending; it is encoded at once, so the caller may free it
+ * when this returns. Returns 0, CAIRN_E_INVALID_ARGUMENT (wrong type, stream not open, ended or
+ * half-closed) or CAIRN_E_NOMEM. */
+int cl_stream_send(struct cl_stream *s, const ProtobufCMessage *msg);
+
+/* Half-closes the stream: once what is queued is sent, the request side ends (END_STREAM). The
+ * server's messages still arrive until it ends the stream. */
+void cl_stream_close_send(struct cl_stream *s);
+
+/* Cancels the stream: it is reset, undelivered messages are dropped, and on_end runs (from the
+ * loop) with CANCELLED "context canceled" — unless it had ended already. */
+void cl_stream_cancel(struct cl_stream *s);
+
+/* Frees what the stream's results own and zeroes everything but on_msg, on_end, data and
+ * require_leader. Must not
+ * be called between cl_stream_open() and the end of on_end. */
+void cl_stream_reset(struct cl_stream *s);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Watches */
+
+/* A watcher is one Watch stream carrying any number of watches (clientv3's watchGrpcStream). It
+ * is opened on the first watch and, when its connection is lost or the server answers
+ * UNAVAILABLE or INTERNAL, opened again on another endpoint (with a backoff of up to 1 s) where
+ * every watch resumes from the revision after the last one it delivered: no event is delivered
+ * twice or skipped. Made by cl_watcher_new (the library owns its memory) on a client. */
+struct cl_watcher;
+
+struct cl_watch;
+
+/* Runs for each response of a watch, on the loop thread: a batch of events (fragments of one
+ * batch are reassembled first), a progress notification (no events, header.revision), the
+ * creation (only with created_notify), or — last of all — canceled set: the server cancelled the
+ * watch (compact_revision set when start_revision was compacted, cancel_reason), or it ended
+ * with an error (w->code, w->message), or cl_watch_cancel() ran. resp is borrowed for the call
+ * and its header is never NULL. After the last response the struct may be freed (also inside
+ * the callback). */
+typedef void (*cl_watch_cb)(struct cl_watch *w, const Etcdserverpb__WatchResponse *resp);
+
+struct cl_watch_options {
+    const uint8_t *key;       /* the key, or the start of the range */
+    size_t key_len;           /* bytes in key */
+    const uint8_t *range_end; /* end of the range [key, range_end), "\0" for every key from key on;
+                                 NULL for the key alone */
+    size_t range_end_len;     /* bytes in range_end */
+    int64_t start_revision;   /* first revision to deliver; 0: from the next write on */
+    bool prev_kv;             /* events carry the key's previous version */
+    bool no_put;              /* leave out PUT events */
+    bool no_delete;           /* leave out DELETE events */
+    bool progress_notify;     /* the server sends progress notifications when idle */
+    bool fragment;            /* the server may split large batches (reassembled here) */
+    bool created_notify;      /* deliver the creation response (once, not when resuming) */
+};
+
+struct cl_watch {
+    /* set by the caller before cl_watch_start() */
+    cl_watch_cb cb; /* required */
+    void *data;     /* the caller's */
+
+    /* results */
+    int code;      /* with the last response: GRPC_OK when the server cancelled the watch,
+                      CANCELLED after cl_watch_cancel(), or the stream's error */
+    char *message; /* the error as clientv3's WatchResponse.Err() renders it ("etcdserver: mvcc:
+                      required revision has been compacted"), or NULL; owned by the watch, freed
+                      by cl_watch_reset() */
+    int64_t id;    /* the server's watch ID on the current stream, -1 while not created */
+
+    /* private to the library */
+    struct cl_watcher *watcher_;           /* while started */
+    Etcdserverpb__WatchCreateRequest req_; /* the create request, start_revision updated */
+    uint8_t *key_, *end_;                  /* copies of the range */
+    Etcdserverpb__WatchCreateRequest__FilterType filters_[2];
+    int state_;                         /* where the watch is (client/watch.c) */
+    bool created_once_;                 /* the first creation was seen */
+    bool created_notify_;               /* options' created_notify */
+    Etcdserverpb__WatchResponse *frag_; /* fragments of a batch being reassembled */
+    struct cl_watch *next_;             /* the watcher's list */
+};
+
+/* Makes a watcher on c. Returns 0 and *out, or CAIRN_E_NOMEM. It opens a stream only when a watch
+ * starts. With require_leader its streams carry etcd's "hasleader" metadata (as etcdctl's watch
+ * does): a server without a leader then ends them with "etcdserver: no leader", which ends every
+ * watch with that error (not resumed, as in clientv3). */
+int cl_watcher_new(struct cl_client *c, bool require_leader, struct cl_watcher **out);
+
+/* Closes the watcher: every watch still running gets its last response (canceled, CANCELLED),
+ * the stream is cancelled, and the watcher frees itself once the stream has ended. Must be called
+ * before cl_client_close() ends the client. */
+void cl_watcher_close(struct cl_watcher *wr);
+
+/* Sends a progress request: every watch of the watcher gets a progress notification (etcd 3.4
+ * answers it once the watchers are synced). Returns 0 or a negative error. */
+int cl_watcher_request_progress(struct cl_watcher *wr);
+
+/* Starts watch w (zeroed or reset, cb set) with options o on wr. o and what it points to may be
+ * freed once this returns. Returns 0 — cb will run later, until a response with canceled — or a
+ * negative error (CAIRN_E_INVALID_ARGUMENT, CAIRN_E_NOMEM) and cb will not run. */
+int cl_watch_start(struct cl_watcher *wr, struct cl_watch *w, const struct cl_watch_options *o);
+
+/* Cancels a running watch: the server is told, and cb runs (from the loop) with its last
+ * response, canceled, code CANCELLED "context canceled". Nothing happens if it has ended. */
+void cl_watch_cancel(struct cl_watch *w);
+
+/* Frees what the watch's results own and zeroes everything but cb and data. Must not be called
+ * while the watch runs. */
+void cl_watch_reset(struct cl_watch *w);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Blocking use */

@@ -167,6 +167,33 @@ void cl_client_kick(struct cl_client *c)
         uv_idle_start(&c->idle, on_idle);
 }
 
+void cl_client_defer(struct cl_client *c, struct cl_defer *d)
+{
+    if (d->queued)
+        return;
+    d->queued = true;
+    d->next = NULL;
+    if (c->defer_tail)
+        c->defer_tail->next = d;
+    else
+        c->defer_head = d;
+    c->defer_tail = d;
+    cl_client_kick(c);
+}
+
+/* Runs the deferred work queued so far (which may queue more, run on the next turn). */
+static void run_deferred(struct cl_client *c)
+{
+    struct cl_defer *d = c->defer_head;
+    c->defer_head = c->defer_tail = NULL;
+    while (d) {
+        struct cl_defer *next = d->next;
+        d->queued = false;
+        d->fn(d); /* may free d */
+        d = next;
+    }
+}
+
 void cl_client_wake_at(struct cl_client *c, uint64_t at)
 {
     if (c->closing || (c->timer_at && c->timer_at <= at))
@@ -275,6 +302,10 @@ void cl_call_attempt_failed(struct cl_call *call, int code, const char *message,
     struct cl_client *c = call->client_;
     call->conn_ = NULL;
     call->stream_id_ = 0;
+    if (call->stream_) { /* a stream is never retried: its owner decides (watch.c resumes) */
+        cl_call_finish(call, code, message);
+        return;
+    }
     uint64_t now = uv_now(c->loop);
     unsigned shift = call->attempts > 6 ? 6 : call->attempts - 1;
     uint64_t backoff = c->opts.backoff_ms << shift;
@@ -300,6 +331,31 @@ void cl_call_attempt_failed(struct cl_call *call, int code, const char *message,
     cl_client_wake_at(c, call->wake_);
 }
 
+void cl_call_launch(struct cl_client *c, struct cl_call *call, const struct cl_method *m,
+                    uint64_t delay_ms)
+{
+    call->client_ = c;
+    call->method_ = m;
+    call->code = -1;
+    call->attempts = 0;
+    call->next_endpoint_ = c->next_ep++;
+    call->deadline_ = call->timeout_ms ? uv_now(c->loop) + call->timeout_ms : 0;
+    call->state_ = CALL_BACKOFF; /* until attempt() places it */
+    call->prev_ = NULL;
+    call->next_ = c->calls;
+    if (c->calls)
+        c->calls->prev_ = call;
+    c->calls = call;
+    if (call->deadline_)
+        cl_client_wake_at(c, call->deadline_);
+    if (delay_ms) {
+        call->wake_ = uv_now(c->loop) + delay_ms;
+        cl_client_wake_at(c, call->wake_);
+        return;
+    }
+    attempt(call);
+}
+
 int cl_call_start(struct cl_client *c, struct cl_call *call, const struct cl_method *m,
                   const ProtobufCMessage *req)
 {
@@ -316,21 +372,8 @@ int cl_call_start(struct cl_client *c, struct cl_call *call, const struct cl_met
     grpc_frame_header_encode(call->body_, false, (uint32_t)len);
     protobuf_c_message_pack(req, call->body_ + GRPC_FRAME_HEADER_SIZE);
     call->body_len_ = GRPC_FRAME_HEADER_SIZE + len;
-    call->client_ = c;
-    call->method_ = m;
-    call->code = -1;
-    call->attempts = 0;
-    call->next_endpoint_ = c->next_ep++;
-    call->deadline_ = call->timeout_ms ? uv_now(c->loop) + call->timeout_ms : 0;
-    call->state_ = CALL_BACKOFF; /* until attempt() places it */
-    call->prev_ = NULL;
-    call->next_ = c->calls;
-    if (c->calls)
-        c->calls->prev_ = call;
-    c->calls = call;
-    if (call->deadline_)
-        cl_client_wake_at(c, call->deadline_);
-    attempt(call);
+    call->stream_ = NULL;
+    cl_call_launch(c, call, m, 0);
     return 0;
 }
 
@@ -450,14 +493,17 @@ static void on_check(uv_check_t *h)
     struct cl_client *c = h->data;
     if (uv_is_closing((uv_handle_t *)h))
         return;
+    cl_stream_run_rx(c);
     run_done(c);
+    run_deferred(c);
     cl_conn_flush_dirty(c);
+    cl_stream_run_rx(c);
     run_done(c); /* a flush can fail a connection, finishing calls */
-    if (c->closing && !c->calls && !c->done_head) {
+    if (c->closing && !c->calls && !c->done_head && !c->defer_head && !c->rx_head) {
         close_handles(c);
         return;
     }
-    if (!c->done_head && !c->dirty)
+    if (!c->done_head && !c->dirty && !c->defer_head && !c->rx_head)
         uv_idle_stop(&c->idle);
 }
 

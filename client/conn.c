@@ -290,6 +290,8 @@ static ssize_t read_body(nghttp2_session *s, int32_t stream_id, uint8_t *buf, si
     struct cl_call *call = nghttp2_session_get_stream_user_data(s, stream_id);
     if (!call)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* detached: reset the stream */
+    if (call->stream_)
+        return cl_stream_read_body(call, buf, length, data_flags);
     size_t n = call->body_len_ - call->body_off_;
     if (n > length)
         n = length;
@@ -310,7 +312,7 @@ static ssize_t read_body(nghttp2_session *s, int32_t stream_id, uint8_t *buf, si
 static void submit_stream(struct cl_conn *conn, struct cl_call *call)
 {
     const char *path = call->method_->path;
-    nghttp2_nv nva[8];
+    nghttp2_nv nva[9];
     size_t n = 0;
     char timeout[10];
     nva[n++] = NV(":method", "POST", 4);
@@ -320,6 +322,8 @@ static void submit_stream(struct cl_conn *conn, struct cl_call *call)
     nva[n++] = NV("content-type", "application/grpc", 16);
     nva[n++] = NV("te", "trailers", 8);
     nva[n++] = NV("user-agent", USER_AGENT, sizeof USER_AGENT - 1);
+    if (call->stream_ && call->stream_->require_leader)
+        nva[n++] = NV("hasleader", "true", 4);
     if (call->deadline_) {
         uint64_t now = uv_now(conn->client->loop);
         uint64_t left = call->deadline_ > now ? call->deadline_ - now : 1;
@@ -365,6 +369,14 @@ void cl_conn_submit(struct cl_conn *conn, struct cl_call *call)
     else
         conn->wait_head = call;
     conn->wait_tail = call;
+}
+
+void cl_conn_resume(struct cl_conn *conn, struct cl_call *call)
+{
+    if (call->state_ != CALL_STREAM || !conn->ng)
+        return;
+    nghttp2_session_resume_data(conn->ng, call->stream_id_); /* an error: it was not deferred */
+    mark_dirty(conn);
 }
 
 void cl_conn_detach(struct cl_conn *conn, struct cl_call *call)
@@ -465,6 +477,22 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id, c
         }
         if (r == 0)
             break;
+        if (msg.compressed && call->stream_) {
+            stream_abort(conn, call, GRPC_INTERNAL,
+                         "grpc: server sent a compressed message although none was accepted");
+            return 0;
+        }
+        if (call->stream_) {
+            ProtobufCMessage *m =
+                protobuf_c_message_unpack(call->method_->response, NULL, msg.len, msg.data);
+            if (!m) {
+                stream_abort(conn, call, GRPC_INTERNAL,
+                             "grpc: failed to unmarshal the received message");
+                return 0;
+            }
+            cl_stream_received(call, m);
+            continue;
+        }
         if (call->response) {
             stream_abort(conn, call, GRPC_INTERNAL,
                          "grpc: server sent more than one response message on a unary call");
@@ -542,7 +570,7 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
         int code = call->code;
         char *message = call->message;
         call->message = NULL;
-        if (code == GRPC_OK && !call->response)
+        if (code == GRPC_OK && !call->response && !call->stream_)
             cl_call_finish(call, GRPC_INTERNAL, "grpc: server returned no response message");
         else if (code == GRPC_UNAVAILABLE)
             cl_call_attempt_failed(call, code, message, false);

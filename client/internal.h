@@ -2,7 +2,9 @@
  *
  * client/client.c  endpoints, the call lifecycle (attempts, retries, deadlines), the loop hooks
  * client/conn.c    one HTTP/2 connection: connect, nghttp2 client session, socket I/O, streams
- * client/methods.c etcd's unary methods
+ * client/methods.c etcd's unary methods (and the streaming ones' paths)
+ * client/stream.c  bidirectional streams on the call machinery: send queue, received messages
+ * client/watch.c   the watch API on a Watch stream: watches, fragments, resuming
  * client/sync.c    the blocking wrapper
  *
  * Everything runs on the client's loop thread. Work that must not run inside nghttp2 or inside a
@@ -38,6 +40,14 @@ struct cl_endpoint {
     uint64_t down_until;    /* uv_now() before which a new connection is not tried */
 };
 
+/* Work deferred to the client's check handle (a callback that must not run inside the caller's
+ * function). The node is owned by whoever queued it and must stay alive until fn has run. */
+struct cl_defer {
+    void (*fn)(struct cl_defer *d); /* runs once per cl_client_defer() */
+    struct cl_defer *next;          /* the client's queue */
+    bool queued;                    /* on the queue */
+};
+
 struct cl_client {
     uv_loop_t *loop;                   /* the caller's loop */
     struct cl_options opts;            /* with defaults applied; endpoints point into eps */
@@ -52,6 +62,10 @@ struct cl_client {
     struct cl_call *calls;             /* every started, unfinished call (prev_/next_) */
     struct cl_call *done_head;         /* finished calls whose callback is due (qnext_) */
     struct cl_call *done_tail;         /* last of done_head */
+    struct cl_stream *rx_head;         /* streams with received messages due (stream.c) */
+    struct cl_stream *rx_tail;         /* last of rx_head */
+    struct cl_defer *defer_head;       /* deferred work (cl_client_defer) */
+    struct cl_defer *defer_tail;       /* last of defer_head */
     struct cl_conn *conns;             /* every connection not yet freed (conn.c's list) */
     struct cl_conn *dirty;             /* connections with output to flush (conn.c's list) */
     uint8_t rbuf[CL_READ_BUFFER_SIZE]; /* read buffer shared by the connections */
@@ -82,6 +96,28 @@ void cl_call_attempt_failed(struct cl_call *call, int code, const char *message,
 /* The call finished with code/message (message copied); its response (if any) is in place. */
 void cl_call_finish(struct cl_call *call, int code, const char *message);
 
+/* Starts a call whose body (if any) is in place: links it into the client's calls and makes its
+ * first attempt now, or after delay_ms. For cl_call_start() and streams. */
+void cl_call_launch(struct cl_client *c, struct cl_call *call, const struct cl_method *m,
+                    uint64_t delay_ms);
+
+/* Queues d to run from the check handle on this loop turn (nothing if it is queued already). */
+void cl_client_defer(struct cl_client *c, struct cl_defer *d);
+
+/* ---- stream.c, for conn.c and client.c ---- */
+
+/* A message of a stream's call arrived (owned by the stream now): queued for its on_msg. */
+void cl_stream_received(struct cl_call *call, ProtobufCMessage *msg);
+
+/* Delivers the messages due on every stream (from the check handle). */
+void cl_stream_run_rx(struct cl_client *c);
+
+/* nghttp2's data source for a stream's request side: copies queued bytes into buf. Returns the
+ * bytes copied, setting NGHTTP2_DATA_FLAG_EOF once half-closed and drained, or
+ * NGHTTP2_ERR_DEFERRED when nothing is queued. */
+ssize_t cl_stream_read_body(struct cl_call *call, uint8_t *buf, size_t length,
+                            uint32_t *data_flags);
+
 /* ---- conn.c ---- */
 
 struct cl_conn;
@@ -107,6 +143,9 @@ void cl_conn_submit(struct cl_conn *conn, struct cl_call *call);
 
 /* Detaches call from conn (deadline, cancel): resets its stream, or drops it from the queue. */
 void cl_conn_detach(struct cl_conn *conn, struct cl_call *call);
+
+/* New bytes were queued on call's request side: resumes its deferred data and flushes later. */
+void cl_conn_resume(struct cl_conn *conn, struct cl_call *call);
 
 /* Flushes nghttp2's output to the socket (from the check handle). */
 void cl_conn_flush(struct cl_conn *conn);

@@ -24,3 +24,6 @@ const struct cl_method cl_method_hash_kv = {"/etcdserverpb.Maintenance/HashKV",
                                             &etcdserverpb__hash_kvresponse__descriptor, true};
 METHOD(cl_method_alarm, "Maintenance", "Alarm", alarm, false);
 METHOD(cl_method_member_list, "Cluster", "MemberList", member_list, true);
+
+/* Streaming methods: their paths and message types (a stream is never retried). */
+METHOD(cl_method_watch, "Watch", "Watch", watch, false);

@@ -55,6 +55,8 @@ struct ctl {
     struct ctl_flagset fs;         /* its flags with the inherited ones (owned) */
     char **args;                   /* its positional arguments (borrowed from argv) */
     size_t n_args;
+    char **argv; /* the whole command line (os.Args; borrowed) */
+    size_t argc;
 
     struct cl_sync *sync; /* the blocking client over all endpoints, made on first use */
 };
@@ -81,7 +83,7 @@ extern const struct ctl_command ctl_root;
 /* The commands (one file each). */
 extern const struct ctl_command ctl_cmd_get, ctl_cmd_put, ctl_cmd_del, ctl_cmd_txn,
     ctl_cmd_compaction, ctl_cmd_endpoint, ctl_cmd_member, ctl_cmd_move_leader, ctl_cmd_alarm,
-    ctl_cmd_version;
+    ctl_cmd_version, ctl_cmd_watch;
 
 /* Runs cairnctl with argv; returns the exit code (root.c). */
 int ctl_main(int argc, char **argv);
@@ -127,6 +129,21 @@ uint64_t ctl_deadline(const struct ctl *ctl);
  * with "context deadline exceeded"). */
 int ctl_call_until(uint64_t deadline, struct cl_sync *s, struct cl_call *call,
                    const struct cl_method *m, const ProtobufCMessage *req);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Words of an input line (txn.c) */
+
+/* A line's words (malloc'd each). */
+struct ctl_words {
+    char **v;
+    size_t n;
+};
+
+/* Splits line as etcdctl's argify does: "double quoted" (unquoted as Go does), 'single quoted'
+ * (the quotes dropped), or a run of non-spaces. Returns 0, or -1 with *bad set for a
+ * double-quoted word Go cannot unquote (or when out of memory). w is freed by ctl_words_free. */
+int ctl_argify(const char *line, struct ctl_words *w, bool *bad);
+void ctl_words_free(struct ctl_words *w);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Peer URLs (peer_urls.c) */

@@ -195,6 +195,24 @@ static int fields_alarm(const struct ctl *ctl, const Etcdserverpb__AlarmResponse
     return ctl_print_flush(&b);
 }
 
+static int fields_watch(const struct ctl *ctl, const Etcdserverpb__WatchResponse *r)
+{
+    (void)ctl;
+    struct ctl_buf b = {0};
+    static const Etcdserverpb__ResponseHeader zero = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+    hdr(&b, r->header ? r->header : &zero);
+    for (size_t i = 0; i < r->n_events; i++) {
+        const Mvccpb__Event *e = r->events[i];
+        char t[24];
+        ctl_buf_printf(&b, "\"Type\" : %s\n", ctl_event_type_name(e->type, t));
+        if (e->prev_kv)
+            kv(&b, "Prev", e->prev_kv);
+        if (e->kv)
+            kv(&b, "", e->kv);
+    }
+    return ctl_print_flush(&b);
+}
+
 const struct ctl_printer ctl_print_fields = {
     .name = "fields",
     .get = fields_get,
@@ -206,4 +224,5 @@ const struct ctl_printer ctl_print_fields = {
     .ep_health = fields_ep_health,
     .ep_status = fields_ep_status,
     .ep_hashkv = fields_ep_hashkv,
+    .watch = fields_watch,
 };

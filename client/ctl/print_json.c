@@ -334,6 +334,31 @@ static int json_ep_hashkv(const struct ctl *ctl, const struct ctl_ep_hash *h, si
     return ctl_print_flush(&b);
 }
 
+/* clientv3's WatchResponse, a Go struct of its own: Header (a value, so always there), Events
+ * (clientv3 makes the slice for every response from the server, so [] when empty), then
+ * CompactRevision, Canceled and Created without omitempty. */
+static int json_watch(const struct ctl *ctl, const Etcdserverpb__WatchResponse *r)
+{
+    (void)ctl;
+    struct ctl_buf b = {0};
+    ctl_buf_puts(&b, "{\"Header\":");
+    if (r->header)
+        message(&b, &r->header->base);
+    else
+        ctl_buf_puts(&b, "{}");
+    ctl_buf_puts(&b, ",\"Events\":[");
+    for (size_t i = 0; i < r->n_events; i++) {
+        if (i)
+            ctl_buf_putc(&b, ',');
+        message(&b, &r->events[i]->base);
+    }
+    ctl_buf_putc(&b, ']');
+    ctl_buf_printf(&b, ",\"CompactRevision\":%lld,\"Canceled\":%s,\"Created\":%s}\n",
+                   (long long)r->compact_revision, r->canceled ? "true" : "false",
+                   r->created ? "true" : "false");
+    return ctl_print_flush(&b);
+}
+
 const struct ctl_printer ctl_print_json = {
     .name = "json",
     .get = json_get,
@@ -350,4 +375,5 @@ const struct ctl_printer ctl_print_json = {
     .ep_health = json_ep_health,
     .ep_status = json_ep_status,
     .ep_hashkv = json_ep_hashkv,
+    .watch = json_watch,
 };

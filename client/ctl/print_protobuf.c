@@ -96,6 +96,22 @@ static int pb_alarm(const struct ctl *ctl, const Etcdserverpb__AlarmResponse *r)
     return pb_out(&r->base);
 }
 
+/* etcdctl rebuilds the message from clientv3's WatchResponse: header, events, compact revision,
+ * canceled and created only. */
+static int pb_watch(const struct ctl *ctl, const Etcdserverpb__WatchResponse *r)
+{
+    (void)ctl;
+    Etcdserverpb__WatchResponse w = ETCDSERVERPB__WATCH_RESPONSE__INIT;
+    Etcdserverpb__ResponseHeader zero = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+    w.header = r->header ? r->header : &zero;
+    w.n_events = r->n_events;
+    w.events = r->events;
+    w.compact_revision = r->compact_revision;
+    w.canceled = r->canceled;
+    w.created = r->created;
+    return pb_out(&w.base);
+}
+
 const struct ctl_printer ctl_print_protobuf = {
     .name = "protobuf",
     .get = pb_get,
@@ -109,4 +125,5 @@ const struct ctl_printer ctl_print_protobuf = {
     .member_promote = pb_member_promote,
     .move_leader = pb_move_leader,
     .alarm = pb_alarm,
+    .watch = pb_watch,
 };

@@ -225,6 +225,33 @@ static int simple_alarm(const struct ctl *ctl, const Etcdserverpb__AlarmResponse
     return ctl_print_flush(&b);
 }
 
+const char *ctl_event_type_name(int type, char buf[24])
+{
+    if (type == MVCCPB__EVENT__EVENT_TYPE__PUT)
+        return "PUT";
+    if (type == MVCCPB__EVENT__EVENT_TYPE__DELETE)
+        return "DELETE";
+    snprintf(buf, 24, "%d", type);
+    return buf;
+}
+
+/* Each event: its type, the previous key-value when there is one, the key-value. */
+static int simple_watch(const struct ctl *ctl, const Etcdserverpb__WatchResponse *r)
+{
+    struct ctl_buf b = {0};
+    for (size_t i = 0; i < r->n_events; i++) {
+        const Mvccpb__Event *e = r->events[i];
+        char t[24];
+        ctl_buf_puts(&b, ctl_event_type_name(e->type, t));
+        ctl_buf_putc(&b, '\n');
+        if (e->prev_kv)
+            ctl_simple_kv(ctl, &b, e->prev_kv);
+        if (e->kv)
+            ctl_simple_kv(ctl, &b, e->kv);
+    }
+    return ctl_print_flush(&b);
+}
+
 const struct ctl_printer ctl_print_simple = {
     .name = "simple",
     .get = simple_get,
@@ -241,4 +268,5 @@ const struct ctl_printer ctl_print_simple = {
     .ep_health = simple_ep_health,
     .ep_status = simple_ep_status,
     .ep_hashkv = simple_ep_hashkv,
+    .watch = simple_watch,
 };

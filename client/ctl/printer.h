@@ -53,6 +53,7 @@ struct ctl_printer {
     int (*ep_health)(const struct ctl *ctl, const struct ctl_ep_health *h, size_t n);
     int (*ep_status)(const struct ctl *ctl, const struct ctl_ep_status *s, size_t n);
     int (*ep_hashkv)(const struct ctl *ctl, const struct ctl_ep_hash *h, size_t n);
+    int (*watch)(const struct ctl *ctl, const Etcdserverpb__WatchResponse *r);
 };
 
 extern const struct ctl_printer ctl_print_simple, ctl_print_json, ctl_print_fields, ctl_print_table,
@@ -88,6 +89,10 @@ void ctl_rows_free(struct ctl_rows *t);
 /* Writes a KeyValue as etcdctl's simple printer does: key line (unless value_only), value line;
  * both as \xNN escapes with --hex. */
 void ctl_simple_kv(const struct ctl *ctl, struct ctl_buf *b, const Mvccpb__KeyValue *kv);
+
+/* An event type's name as Go's enum String gives it: "PUT", "DELETE", else the number (buf holds
+ * it; 24 bytes). */
+const char *ctl_event_type_name(int type, char buf[24]);
 
 /* An alarm type's name as Go's enum String gives it ("NOSPACE"), or NULL for an unknown one. */
 const char *ctl_alarm_name(int type);

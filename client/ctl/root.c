@@ -38,8 +38,9 @@ static const struct ctl_flag_spec global_flags[] = {
 };
 
 static const struct ctl_command *const root_subs[] = {
-    &ctl_cmd_alarm,  &ctl_cmd_compaction,  &ctl_cmd_del, &ctl_cmd_endpoint, &ctl_cmd_get,
-    &ctl_cmd_member, &ctl_cmd_move_leader, &ctl_cmd_put, &ctl_cmd_txn,      &ctl_cmd_version,
+    &ctl_cmd_alarm, &ctl_cmd_compaction, &ctl_cmd_del,         &ctl_cmd_endpoint,
+    &ctl_cmd_get,   &ctl_cmd_member,     &ctl_cmd_move_leader, &ctl_cmd_put,
+    &ctl_cmd_txn,   &ctl_cmd_version,    &ctl_cmd_watch,
 };
 
 const struct ctl_command ctl_root = {
@@ -229,7 +230,7 @@ static int run_help(char **words, size_t n)
 int ctl_main(int argc, char **argv)
 {
     size_t n = argc > 0 ? (size_t)argc : 0;
-    struct ctl ctl = {0};
+    struct ctl ctl = {.argv = argv, .argc = n};
     struct ctl_cmd_path path = {.path = {&ctl_root}};
     char **rest = calloc(n + 1, sizeof *rest);
     if (!rest)

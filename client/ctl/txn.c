@@ -151,20 +151,15 @@ static int go_unquote(const char *s, size_t len, struct ctl_buf *out)
 /* ---------------------------------------------------------------------------------------------- */
 /* Splitting an op line into words (etcdctl's argify) */
 
-struct words {
-    char **v;
-    size_t n;
-};
-
-static void words_free(struct words *w)
+void ctl_words_free(struct ctl_words *w)
 {
     for (size_t i = 0; i < w->n; i++)
         free(w->v[i]);
     free(w->v);
-    *w = (struct words){0};
+    *w = (struct ctl_words){0};
 }
 
-static int words_push(struct words *w, struct ctl_buf *b)
+static int words_push(struct ctl_words *w, struct ctl_buf *b)
 {
     char *s = ctl_buf_take(b);
     char **v = s ? realloc(w->v, (w->n + 1) * sizeof *v) : NULL;
@@ -186,7 +181,7 @@ static bool re_space(char c)
 /* Words of line: "double quoted" (unquoted as Go does; a bad escape is an error), 'single
  * quoted' (the quotes dropped), or a run of non-spaces; an unmatched quote is skipped. Returns 0,
  * or -1 with *bad set for a double-quoted word Go cannot unquote (or when out of memory). */
-static int argify(const char *line, struct words *w, bool *bad)
+int ctl_argify(const char *line, struct ctl_words *w, bool *bad)
 {
     size_t len = strlen(line);
     *bad = false;
@@ -455,15 +450,15 @@ static const struct ctl_flag_spec op_help_flag[] = {{"help", 'h', CTL_FLAG_BOOL,
 
 static int parse_op(const char *line, struct txn_build *t, Etcdserverpb__RequestOp *rop)
 {
-    struct words w = {0};
+    struct ctl_words w = {0};
     bool bad = false;
-    if (argify(line, &w, &bad) < 0) {
-        words_free(&w);
+    if (ctl_argify(line, &w, &bad) < 0) {
+        ctl_words_free(&w);
         return bad ? ctl_fail(CTL_EXIT_INVALID_INPUT, "invalid syntax")
                    : ctl_fail(CTL_EXIT_ERROR, "out of memory");
     }
     if (w.n < 2) {
-        words_free(&w);
+        ctl_words_free(&w);
         return ctl_fail(CTL_EXIT_INVALID_INPUT, "invalid txn compare request: %s", line);
     }
     const struct ctl_command *cmd = op_command(w.v[0]);
@@ -519,7 +514,7 @@ out:
     free(err);
     free(pos);
     ctl_flagset_free(&fs);
-    words_free(&w);
+    ctl_words_free(&w);
     return code;
 }
 

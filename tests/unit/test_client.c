@@ -21,6 +21,7 @@
 #include "api/h2.h"
 #include "api/server.h"
 #include "client/cairn_client.h"
+#include "client/internal.h" /* cl_conn_fail: a connection lost under a watch */
 #include "common/error.h"
 #include "raft/node.h"
 #include "tests/unit/helpers/fixture.h"
@@ -106,6 +107,8 @@ static struct srv *srv_start(void)
                              .max_request_bytes = 1572864,
                              .max_txn_ops = 128};
     assert_int_equal(api_server_init(&s->api, &s->loop, s->store_fx->st, &s->node.base, &cfg), 0);
+    s->node.applied = api_applied; /* as cairnd wires it: watches see what is applied */
+    s->node.owner = &s->api;
     api_cluster_publish_start(&s->api); /* as cairnd does: MemberList lists this member */
     assert_int_equal(api_server_listen(&s->api, "127.0.0.1", 0), 0);
     s->port = grpc_server_port(s->api.grpc);
@@ -146,9 +149,10 @@ struct fake {
     size_t n_conns;
     uv_tcp_t drops[8]; /* FAKE_DROP: accepted sockets */
     size_t n_drops;
-    int requests;     /* request header blocks (SILENT) or reads (DROP) seen */
-    char timeout[16]; /* grpc-timeout of the last request, "" when none */
-    char path[64];    /* :path of the last request */
+    int requests;      /* request header blocks (SILENT) or reads (DROP) seen */
+    char timeout[16];  /* grpc-timeout of the last request, "" when none */
+    char path[64];     /* :path of the last request */
+    char hasleader[8]; /* its "hasleader" metadata, "" when none */
     uint8_t rbuf[H2_READ_BUFFER_SIZE];
     uint8_t dbuf[4096];
 };
@@ -160,6 +164,8 @@ static void silent_request(struct h2_conn *c, int32_t id, struct h2_headers *hs)
     const char *p = h2_headers_get(hs, ":path");
     snprintf(f->timeout, sizeof f->timeout, "%s", t ? t : "");
     snprintf(f->path, sizeof f->path, "%s", p ? p : "");
+    const char *hl = h2_headers_get(hs, "hasleader");
+    snprintf(f->hasleader, sizeof f->hasleader, "%s", hl ? hl : "");
     f->requests++;
     (void)id;
     free(hs);
@@ -842,6 +848,467 @@ static void test_connection_lost_mid_call(void **state)
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Tests: watches (a Watch stream under them) */
+
+/* What a watch delivered: each response's events as "PUT key=value" / "DELETE key" words. */
+struct seen {
+    char log[4096];      /* the events, one per line, prev_kv as "(prev=value)" */
+    int responses;       /* responses delivered */
+    int created;         /* of them, creations */
+    int progress;        /* of them, progress notifications */
+    int events;          /* events in them */
+    int max_batch;       /* the most events in one response */
+    bool ended;          /* the last response came */
+    int64_t compact_rev; /* its compact_revision */
+    int code;            /* the watch's code then */
+    char message[160];   /* and its message */
+};
+
+static void on_watch(struct cl_watch *w, const Etcdserverpb__WatchResponse *r)
+{
+    struct seen *s = w->data;
+    assert_false(s->ended); /* nothing after the last response */
+    assert_non_null(r->header);
+    s->responses++;
+    s->created += r->created;
+    s->progress += r->n_events == 0 && !r->created && !r->canceled;
+    s->events += (int)r->n_events;
+    if ((int)r->n_events > s->max_batch)
+        s->max_batch = (int)r->n_events;
+    for (size_t i = 0; i < r->n_events; i++) {
+        const Mvccpb__Event *e = r->events[i];
+        size_t n = strlen(s->log);
+        int vlen = e->kv->value.len > 8 ? 8 : (int)e->kv->value.len;
+        snprintf(s->log + n, sizeof s->log - n, "%s %.*s=%.*s", e->type ? "DELETE" : "PUT",
+                 (int)e->kv->key.len, (const char *)e->kv->key.data, vlen,
+                 (const char *)e->kv->value.data);
+        n = strlen(s->log);
+        if (e->prev_kv)
+            snprintf(s->log + n, sizeof s->log - n, " (prev=%.*s)",
+                     e->prev_kv->value.len > 8 ? 8 : (int)e->prev_kv->value.len,
+                     (const char *)e->prev_kv->value.data);
+        n = strlen(s->log);
+        snprintf(s->log + n, sizeof s->log - n, "\n");
+    }
+    if (r->canceled) {
+        s->ended = true;
+        s->compact_rev = r->compact_revision;
+        s->code = w->code;
+        snprintf(s->message, sizeof s->message, "%s", w->message ? w->message : "");
+    }
+}
+
+static void run_until(struct t *t, const int *counter, int at_least)
+{
+    while (*counter < at_least)
+        uv_run(&t->loop, UV_RUN_ONCE);
+}
+
+static void run_until_ended(struct t *t, const struct seen *s)
+{
+    while (!s->ended)
+        uv_run(&t->loop, UV_RUN_ONCE);
+}
+
+static void watch_start(struct cl_watcher *wr, struct cl_watch *w, struct seen *s,
+                        struct cl_watch_options *o)
+{
+    memset(s, 0, sizeof *s);
+    w->cb = on_watch;
+    w->data = s;
+    assert_int_equal(cl_watch_start(wr, w, o), 0);
+    assert_int_equal(s->responses, 0); /* never from inside the start */
+}
+
+static void watcher_close(struct t *t, struct cl_watcher *wr)
+{
+    cl_watcher_close(wr);
+    uv_run(&t->loop, UV_RUN_NOWAIT);
+}
+
+static void test_watch_events_and_cancel(void **state)
+{
+    struct t *t = *state;
+    client_live(t);
+    struct cl_watcher *wr;
+    assert_int_equal(cl_watcher_new(t->c, false, &wr), 0);
+    struct cl_watch w = {0}, one = {0};
+    struct seen s, s1;
+    struct cl_watch_options o = {.key = (const uint8_t *)"w/",
+                                 .key_len = 2,
+                                 .range_end = (const uint8_t *)"w0",
+                                 .range_end_len = 2,
+                                 .created_notify = true};
+    watch_start(wr, &w, &s, &o);
+    struct cl_watch_options o1 = {.key = (const uint8_t *)"x", .key_len = 1};
+    watch_start(wr, &one, &s1, &o1);
+    run_until(t, &s.created, 1);
+    assert_true(w.id >= 0);
+    assert_int_equal(put(t, "w/a", "1"), GRPC_OK);
+    assert_int_equal(put(t, "x", "2"), GRPC_OK);
+    assert_int_equal(put(t, "w/b", "3"), GRPC_OK);
+    assert_int_equal(put(t, "y", "4"), GRPC_OK);
+    run_until(t, &s.events, 2);
+    run_until(t, &s1.events, 1);
+    assert_string_equal(s.log, "PUT w/a=1\nPUT w/b=3\n");
+    assert_string_equal(s1.log, "PUT x=2\n");
+    assert_int_equal(s1.created, 0); /* not asked for */
+
+    cl_watch_cancel(&w);
+    assert_false(s.ended); /* from the loop, not inside the cancel */
+    run_until_ended(t, &s);
+    assert_int_equal(s.code, GRPC_CANCELLED);
+    assert_string_equal(s.message, "context canceled");
+    cl_watch_reset(&w);
+    /* the other watch goes on on the same stream */
+    assert_int_equal(put(t, "w/c", "5"), GRPC_OK);
+    assert_int_equal(put(t, "x", "6"), GRPC_OK);
+    run_until(t, &s1.events, 2);
+    assert_string_equal(s1.log, "PUT x=2\nPUT x=6\n");
+    assert_string_equal(s.log, "PUT w/a=1\nPUT w/b=3\n");
+    /* closing the watcher ends the rest */
+    watcher_close(t, wr);
+    run_until_ended(t, &s1);
+    assert_int_equal(s1.code, GRPC_CANCELLED);
+    cl_watch_reset(&one);
+    close_client(t);
+}
+
+static void test_watch_history_prev_kv_filters(void **state)
+{
+    struct t *t = *state;
+    client_live(t);
+    assert_int_equal(put(t, "h", "1"), GRPC_OK); /* rev 2 */
+    assert_int_equal(put(t, "h", "2"), GRPC_OK); /* rev 3 */
+    Etcdserverpb__DeleteRangeRequest d = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
+    d.key = bin("h");
+    struct cl_call call = {0};
+    assert_int_equal(run_call(t, &call, &cl_method_delete_range, &d.base), GRPC_OK); /* rev 4 */
+    cl_call_reset(&call);
+    assert_int_equal(put(t, "h", "3"), GRPC_OK); /* rev 5 */
+
+    struct cl_watcher *wr;
+    assert_int_equal(cl_watcher_new(t->c, false, &wr), 0);
+    struct cl_watch all = {0}, puts = {0}, dels = {0};
+    struct seen sa, sp, sd;
+    struct cl_watch_options o = {
+        .key = (const uint8_t *)"h", .key_len = 1, .start_revision = 2, .prev_kv = true};
+    watch_start(wr, &all, &sa, &o);
+    o.prev_kv = false;
+    o.no_delete = true;
+    watch_start(wr, &puts, &sp, &o);
+    o.no_delete = false;
+    o.no_put = true;
+    o.start_revision = 3;
+    watch_start(wr, &dels, &sd, &o);
+    run_until(t, &sa.events, 4);
+    run_until(t, &sp.events, 3);
+    run_until(t, &sd.events, 1);
+    assert_string_equal(sa.log, "PUT h=1\nPUT h=2 (prev=1)\nDELETE h= (prev=2)\nPUT h=3\n");
+    assert_string_equal(sp.log, "PUT h=1\nPUT h=2\nPUT h=3\n");
+    assert_string_equal(sd.log, "DELETE h=\n");
+    watcher_close(t, wr);
+    run_until_ended(t, &sa);
+    run_until_ended(t, &sp);
+    run_until_ended(t, &sd);
+    cl_watch_reset(&all);
+    cl_watch_reset(&puts);
+    cl_watch_reset(&dels);
+    close_client(t);
+}
+
+static void test_watch_compacted(void **state)
+{
+    struct t *t = *state;
+    client_live(t);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(put(t, "c", "v"), GRPC_OK); /* revs 2..5 */
+    Etcdserverpb__CompactionRequest cr = ETCDSERVERPB__COMPACTION_REQUEST__INIT;
+    cr.revision = 4;
+    struct cl_call call = {0};
+    assert_int_equal(run_call(t, &call, &cl_method_compact, &cr.base), GRPC_OK);
+    cl_call_reset(&call);
+    struct cl_watcher *wr;
+    assert_int_equal(cl_watcher_new(t->c, false, &wr), 0);
+    struct cl_watch w = {0};
+    struct seen s;
+    struct cl_watch_options o = {.key = (const uint8_t *)"c", .key_len = 1, .start_revision = 2};
+    watch_start(wr, &w, &s, &o);
+    run_until_ended(t, &s);
+    assert_int_equal(s.events, 0);
+    assert_int_equal(s.compact_rev, 4);
+    assert_int_equal(s.code, GRPC_OK);
+    assert_string_equal(s.message, "etcdserver: mvcc: required revision has been compacted");
+    cl_watch_reset(&w);
+    /* the watcher is still good for another watch, from the compacted revision on */
+    o.start_revision = 4;
+    watch_start(wr, &w, &s, &o);
+    run_until(t, &s.events, 2);
+    assert_string_equal(s.log, "PUT c=v\nPUT c=v\n");
+    watcher_close(t, wr);
+    run_until_ended(t, &s);
+    cl_watch_reset(&w);
+    close_client(t);
+}
+
+/* Drops every connection of the client, as a read error would. */
+static void drop_connections(struct t *t)
+{
+    for (struct cl_conn *conn = t->c->conns; conn;) {
+        struct cl_conn *next = cl_conn_next(conn);
+        cl_conn_fail(conn, GRPC_UNAVAILABLE, "transport is closing");
+        conn = next;
+    }
+}
+
+static void test_watch_resumes_after_lost_connection(void **state)
+{
+    struct t *t = *state;
+    client_live(t);
+    struct cl_watcher *wr;
+    assert_int_equal(cl_watcher_new(t->c, false, &wr), 0);
+    struct cl_watch now = {0}, hist = {0};
+    struct seen sn, sh;
+    struct cl_watch_options o = {.key = (const uint8_t *)"r", .key_len = 1, .created_notify = true};
+    watch_start(wr, &now, &sn, &o);
+    run_until(t, &sn.created, 1);
+    /* lost before anything was delivered: resumes from the creation's revision + 1 */
+    drop_connections(t);
+    assert_int_equal(put(t, "r", "1"), GRPC_OK);
+    run_until(t, &sn.events, 1);
+    o.start_revision = 1;
+    o.created_notify = false;
+    watch_start(wr, &hist, &sh, &o);
+    run_until(t, &sh.events, 1);
+    for (int i = 2; i <= 4; i++) {
+        drop_connections(t); /* lost after events: resumes from the last one's revision + 1 */
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        assert_int_equal(put(t, "r", v), GRPC_OK);
+        run_until(t, &sn.events, i);
+        run_until(t, &sh.events, i);
+    }
+    assert_int_equal(put(t, "r", "5"), GRPC_OK);
+    run_until(t, &sn.events, 5);
+    run_until(t, &sh.events, 5);
+    /* every event once, in order; the creation delivered once */
+    assert_string_equal(sn.log, "PUT r=1\nPUT r=2\nPUT r=3\nPUT r=4\nPUT r=5\n");
+    assert_string_equal(sh.log, sn.log);
+    assert_int_equal(sn.created, 1);
+    assert_int_equal(sh.created, 0);
+    assert_false(sn.ended);
+    assert_false(sh.ended);
+    watcher_close(t, wr);
+    run_until_ended(t, &sn);
+    run_until_ended(t, &sh);
+    assert_int_equal(sn.events, 5);
+    cl_watch_reset(&now);
+    cl_watch_reset(&hist);
+    close_client(t);
+}
+
+static void test_watch_fragments_reassembled(void **state)
+{
+    struct t *t = *state;
+    client_live(t);
+    size_t big = 700 * 1024;
+    char *v = malloc(big + 1);
+    memset(v, 'a', big);
+    v[big] = '\0';
+    assert_int_equal(put(t, "f1", v), GRPC_OK); /* rev 2 */
+    assert_int_equal(put(t, "f2", v), GRPC_OK); /* rev 3 */
+    /* one revision of two 700 KiB puts; with their previous values over 2.7 MiB of events, more
+     * than one response may carry (the request limit plus 512 KiB) */
+    memset(v, 'b', big);
+    Etcdserverpb__PutRequest p1 = ETCDSERVERPB__PUT_REQUEST__INIT, p2 = p1;
+    p1.key = bin("f1");
+    p1.value = bin(v);
+    p2.key = bin("f2");
+    p2.value = bin(v);
+    Etcdserverpb__RequestOp op1 = ETCDSERVERPB__REQUEST_OP__INIT, op2 = op1;
+    op1.request_case = op2.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
+    op1.request_put = &p1;
+    op2.request_put = &p2;
+    Etcdserverpb__RequestOp *ops[] = {&op1, &op2};
+    Etcdserverpb__TxnRequest txn = ETCDSERVERPB__TXN_REQUEST__INIT;
+    txn.success = ops;
+    txn.n_success = 2;
+    struct cl_call call = {0};
+    assert_int_equal(run_call(t, &call, &cl_method_txn, &txn.base), GRPC_OK); /* rev 4 */
+    cl_call_reset(&call);
+    free(v);
+
+    struct cl_watcher *wr;
+    assert_int_equal(cl_watcher_new(t->c, false, &wr), 0);
+    struct cl_watch w = {0};
+    struct seen s;
+    struct cl_watch_options o = {.key = (const uint8_t *)"f",
+                                 .key_len = 1,
+                                 .range_end = (const uint8_t *)"g",
+                                 .range_end_len = 1,
+                                 .start_revision = 4,
+                                 .prev_kv = true,
+                                 .fragment = true};
+    watch_start(wr, &w, &s, &o);
+    run_until(t, &s.events, 2);
+    assert_int_equal(s.responses, 1); /* the fragments as one batch */
+    assert_int_equal(s.max_batch, 2);
+    assert_string_equal(s.log,
+                        "PUT f1=bbbbbbbb (prev=aaaaaaaa)\nPUT f2=bbbbbbbb (prev=aaaaaaaa)\n");
+    watcher_close(t, wr);
+    run_until_ended(t, &s);
+    cl_watch_reset(&w);
+    close_client(t);
+}
+
+static void test_watch_stream_metadata(void **state)
+{
+    struct t *t = *state;
+    struct fake *f = fake_start(&t->loop, FAKE_SILENT);
+    const char *eps[] = {f->endpoint};
+    client_with(t, eps, 1, 1);
+    for (int leader = 0; leader < 2; leader++) {
+        struct cl_watcher *wr;
+        assert_int_equal(cl_watcher_new(t->c, leader, &wr), 0);
+        struct cl_watch w = {0};
+        struct seen s;
+        struct cl_watch_options o = {.key = (const uint8_t *)"m", .key_len = 1};
+        int before = f->requests;
+        watch_start(wr, &w, &s, &o);
+        run_until(t, &f->requests, before + 1);
+        assert_string_equal(f->path, "/etcdserverpb.Watch/Watch");
+        assert_string_equal(f->timeout, ""); /* a stream has no deadline */
+        assert_string_equal(f->hasleader, leader ? "true" : "");
+        watcher_close(t, wr);
+        run_until_ended(t, &s);
+        assert_int_equal(s.code, GRPC_CANCELLED);
+        assert_string_equal(s.message, "context canceled");
+        cl_watch_reset(&w);
+    }
+    close_client(t);
+    fake_stop(f, &t->loop);
+}
+
+/* A put on the live server through a client of its own (cl_sync, on its private loop). */
+static void live_put(struct t *t, const char *k, const char *v)
+{
+    struct cl_options o;
+    cl_options_default(&o);
+    const char *eps[] = {t->srv->endpoint};
+    o.endpoints = eps;
+    o.n_endpoints = 1;
+    struct cl_sync *s;
+    assert_int_equal(cl_sync_new(&o, &s), 0);
+    Etcdserverpb__PutRequest p = ETCDSERVERPB__PUT_REQUEST__INIT;
+    p.key = bin(k);
+    p.value = bin(v);
+    struct cl_call call = {0};
+    assert_int_equal(cl_sync_call(s, &call, &cl_method_put, &p.base), GRPC_OK);
+    cl_call_reset(&call);
+    cl_sync_free(s);
+}
+
+static void test_watch_resumes_on_another_endpoint(void **state)
+{
+    struct t *t = *state;
+    struct fake *f = fake_start(&t->loop, FAKE_DROP);
+    char dead[32];
+    closed_endpoint(dead);
+    const char *eps[] = {f->endpoint, dead, t->srv->endpoint};
+    client_with(t, eps, 3, 1);
+    live_put(t, "e", "1");
+    struct cl_watcher *wr;
+    assert_int_equal(cl_watcher_new(t->c, false, &wr), 0);
+    struct cl_watch w = {0};
+    struct seen s;
+    struct cl_watch_options o = {.key = (const uint8_t *)"e", .key_len = 1, .start_revision = 1};
+    watch_start(wr, &w, &s, &o);
+    run_until(t, &s.events, 1); /* dropped, refused, then the live server */
+    assert_true(f->requests >= 1);
+    live_put(t, "e", "2");
+    run_until(t, &s.events, 2);
+    assert_string_equal(s.log, "PUT e=1\nPUT e=2\n");
+    assert_false(s.ended);
+    watcher_close(t, wr);
+    run_until_ended(t, &s);
+    cl_watch_reset(&w);
+    close_client(t);
+    fake_stop(f, &t->loop);
+}
+
+/* The stream under the watches, by itself: a create and its answer, then a cancel. */
+struct raw {
+    int msgs;
+    bool ended;
+    int64_t watch_id;
+};
+
+static void raw_msg(struct cl_stream *s, ProtobufCMessage *m)
+{
+    struct raw *r = s->data;
+    Etcdserverpb__WatchResponse *resp = (Etcdserverpb__WatchResponse *)m;
+    assert_ptr_equal(m->descriptor, &etcdserverpb__watch_response__descriptor);
+    if (r->msgs++ == 0) {
+        assert_true(resp->created);
+        r->watch_id = resp->watch_id;
+    }
+    protobuf_c_message_free_unpacked(m, NULL);
+}
+
+static void raw_end(struct cl_stream *s)
+{
+    ((struct raw *)s->data)->ended = true;
+}
+
+static void test_stream_raw(void **state)
+{
+    struct t *t = *state;
+    client_live(t);
+    struct raw r = {0};
+    struct cl_stream s = {.on_msg = raw_msg, .on_end = raw_end, .data = &r};
+    assert_int_equal(cl_stream_open(t->c, &s, &cl_method_watch, 0), 0);
+    Etcdserverpb__WatchCreateRequest cr = ETCDSERVERPB__WATCH_CREATE_REQUEST__INIT;
+    cr.key = bin("s");
+    Etcdserverpb__WatchRequest req = ETCDSERVERPB__WATCH_REQUEST__INIT;
+    req.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST;
+    req.create_request = &cr;
+    /* sent before the connection is up: it waits */
+    assert_int_equal(cl_stream_send(&s, &req.base), 0);
+    /* a wrong message type is refused */
+    Etcdserverpb__RangeRequest bad = ETCDSERVERPB__RANGE_REQUEST__INIT;
+    assert_int_equal(cl_stream_send(&s, &bad.base), CAIRN_E_INVALID_ARGUMENT);
+    run_until(t, &r.msgs, 1);
+    assert_int_equal(put(t, "s", "1"), GRPC_OK);
+    run_until(t, &r.msgs, 2);
+    assert_false(r.ended);
+    cl_stream_cancel(&s);
+    assert_false(r.ended);
+    while (!r.ended)
+        uv_run(&t->loop, UV_RUN_ONCE);
+    assert_int_equal(s.code, GRPC_CANCELLED);
+    assert_string_equal(s.message, "context canceled");
+    assert_string_equal(s.endpoint, t->srv->endpoint);
+    assert_int_equal(cl_stream_send(&s, &req.base), CAIRN_E_INVALID_ARGUMENT);
+    cl_stream_reset(&s);
+
+    /* a stream to nowhere ends UNAVAILABLE (it is never retried by itself) */
+    close_client(t);
+    char dead[32];
+    closed_endpoint(dead);
+    const char *eps[] = {dead};
+    client_with(t, eps, 1, 1);
+    r = (struct raw){0};
+    assert_int_equal(cl_stream_open(t->c, &s, &cl_method_watch, 0), 0);
+    assert_int_equal(cl_stream_send(&s, &req.base), 0);
+    while (!r.ended)
+        uv_run(&t->loop, UV_RUN_ONCE);
+    assert_int_equal(s.code, GRPC_UNAVAILABLE);
+    assert_int_equal(r.msgs, 0);
+    cl_stream_reset(&s);
+    close_client(t);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Tests: the blocking wrapper */
 
 static void test_sync(void **state)
@@ -890,6 +1357,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failover_unreachable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_unreachable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_lost_mid_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_events_and_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_history_prev_kv_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_compacted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_resumes_after_lost_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_fragments_reassembled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_stream_metadata, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_resumes_on_another_endpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
