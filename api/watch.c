@@ -3,8 +3,9 @@
  *
  * A watcher is either synced — it has every matching event up to the hub's revision, and the hub
  * hands it each new revision's events as they are applied — or catching up: it has every matching
- * event below its next_rev and reads the rest from the store's change feed itself, one revision per
- * response, until it reaches the hub's revision and is synced again. A watcher starts catching up
+ * event below its next_rev and reads the rest from the store's change feed itself, whole revisions
+ * gathered into responses of up to ~64 KiB (one revision each for a fragmenting watcher), until it
+ * reaches the hub's revision and is synced again. A watcher starts catching up
  * when it asks for a past revision, or when its stream's send queue is over its high-water mark as
  * a revision arrives for it (a slow reader: the hub never queues more for it than one revision),
  * and continues when the queue drains (on_writable). So memory stays bounded per stream and no
@@ -22,6 +23,10 @@
 #include "raft/etcd_conv.h"
 
 #define WATCH_NO_ID (-1) /* clientv3's InvalidWatchID */
+
+/* A catching-up watcher's responses: revisions are gathered until about this much. */
+#define WATCH_BATCH_BYTES  (64 * 1024)
+#define WATCH_BATCH_EVENTS 1000
 
 struct wstream;
 
@@ -305,7 +310,7 @@ static void catch_up(struct watcher *w)
     int64_t end = store_tx_rev(view);
     struct arena a = {0}, tmp = {0}; /* the revision's events; the event being read */
     Mvccpb__Event **evs = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0, cap = 0, bytes = 0;
     int64_t rev = 0;
     for (;;) {
         struct store_event ev;
@@ -317,14 +322,22 @@ static void catch_up(struct watcher *w)
         }
         int64_t evrev = rc ? ev.kv.mod_revision : end + 1;
         if (evrev != rev && rev) {
-            if (n && send_events(w, evs, n, rev) < 0)
-                break;
-            w->next_rev = rev + 1;
-            n = cap = 0;
-            evs = NULL;
-            arena_reset(&a);
-            if (s->blocked)
-                break;
+            /* revision rev is complete. What is gathered goes out once it is large enough —
+             * several revisions in one response, as etcd's catch-up sends them — at the end, and
+             * per revision to a fragmenting watcher. Until it went out next_rev stays put. */
+            if (!n) {
+                w->next_rev = rev + 1;
+            } else if (w->fragment || !rc || bytes >= WATCH_BATCH_BYTES ||
+                       n >= WATCH_BATCH_EVENTS) {
+                if (send_events(w, evs, n, rev) < 0)
+                    break;
+                w->next_rev = rev + 1;
+                n = cap = bytes = 0;
+                evs = NULL;
+                arena_reset(&a);
+                if (s->blocked)
+                    break;
+            }
         }
         if (!rc) {
             w->next_rev = end + 1;
@@ -339,6 +352,7 @@ static void catch_up(struct watcher *w)
             break;
         }
         evs[n++] = e;
+        bytes += 32 + ev.kv.key.len + ev.kv.value.len + (e->prev_kv ? e->prev_kv->value.len : 0);
     }
     store_feed_close(&f);
     store_tx_end(view);

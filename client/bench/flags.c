@@ -15,9 +15,10 @@
 
 /* Which commands a flag belongs to: a bit per enum bench_cmd; GLOBAL is every command and none. */
 #define ON(cmd)    (1u << (cmd))
-#define ALL_CMDS   (ON(BENCH_CMD_PUT) | ON(BENCH_CMD_RANGE) | ON(BENCH_CMD_TXN_PUT))
+#define ISSUE_CMDS (ON(BENCH_CMD_PUT) | ON(BENCH_CMD_RANGE) | ON(BENCH_CMD_TXN_PUT))
+#define ALL_CMDS   (ISSUE_CMDS | ON(BENCH_CMD_WATCH))
 #define GLOBAL     (ALL_CMDS | ON(BENCH_CMD_NONE))
-#define KEYED_CMDS (ON(BENCH_CMD_PUT) | ON(BENCH_CMD_TXN_PUT))
+#define KEYED_CMDS (ON(BENCH_CMD_PUT) | ON(BENCH_CMD_TXN_PUT) | ON(BENCH_CMD_WATCH))
 
 enum flag_id {
     F_ENDPOINTS,
@@ -37,7 +38,11 @@ enum flag_id {
     F_COMPACT_INTERVAL,
     F_COMPACT_INDEX_DELTA,
     F_TXN_OPS,
-    F_CONSISTENCY
+    F_CONSISTENCY,
+    F_STREAMS,
+    F_WATCH_PER_STREAM,
+    F_PUT_TOTAL,
+    F_PUT_RATE
 };
 
 /* The kinds of value, named as pflag prints them in the usage. */
@@ -68,14 +73,14 @@ static const struct flag flags[] = {
      "Timeout of each connection attempt (0: the client library's 2s)", "0s"},
     {F_WRITE_OUT, "write-out", 'w', K_STRING, GLOBAL, "Output format: simple or json", "simple"},
     {F_HELP, "help", 'h', K_BOOL, GLOBAL, "Help for the command", NULL},
-    {F_TOTAL, "total", 0, K_UINT, ALL_CMDS, "Total number of requests", "10000"},
-    {F_RATE, "rate", 0, K_UINT, ALL_CMDS,
+    {F_TOTAL, "total", 0, K_UINT, ISSUE_CMDS, "Total number of requests", "10000"},
+    {F_RATE, "rate", 0, K_UINT, ISSUE_CMDS,
      "Maximum requests per second over all clients (0 is no limit)", "0"},
     {F_KEY_SIZE, "key-size", 0, K_UINT, KEYED_CMDS, "Size of each key in bytes", "8"},
     {F_VAL_SIZE, "val-size", 0, K_UINT, KEYED_CMDS, "Size of each value in bytes", "8"},
     {F_KEY_SPACE_SIZE, "key-space-size", 0, K_UINT, KEYED_CMDS, "Number of distinct keys written",
      "1"},
-    {F_SEQUENTIAL_KEYS, "sequential-keys", 0, K_BOOL, ON(BENCH_CMD_PUT),
+    {F_SEQUENTIAL_KEYS, "sequential-keys", 0, K_BOOL, ON(BENCH_CMD_PUT) | ON(BENCH_CMD_WATCH),
      "Write keys in order (else uniformly at random)", NULL},
     {F_COMPACT_INTERVAL, "compact-interval", 0, K_DURATION, ON(BENCH_CMD_PUT),
      "Compact the key space at this interval, e.g. 5m (0 is never)", "0s"},
@@ -84,6 +89,13 @@ static const struct flag flags[] = {
     {F_TXN_OPS, "txn-ops", 0, K_UINT, ON(BENCH_CMD_TXN_PUT), "Number of puts in each txn", "1"},
     {F_CONSISTENCY, "consistency", 0, K_STRING, ON(BENCH_CMD_RANGE),
      "Linearizable (l) or serializable (s) reads", "l"},
+    {F_STREAMS, "streams", 0, K_UINT, ON(BENCH_CMD_WATCH), "Number of Watch streams", "10"},
+    {F_WATCH_PER_STREAM, "watch-per-stream", 0, K_UINT, ON(BENCH_CMD_WATCH),
+     "Number of watchers on each stream (all watch the prefix \"watch-bench/\")", "100"},
+    {F_PUT_TOTAL, "put-total", 0, K_UINT, ON(BENCH_CMD_WATCH),
+     "Number of puts under the prefix once every watcher is created", "1000"},
+    {F_PUT_RATE, "put-rate", 0, K_UINT, ON(BENCH_CMD_WATCH),
+     "Maximum puts per second (0 is no limit)", "0"},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
 
@@ -96,6 +108,7 @@ static const struct {
     {BENCH_CMD_PUT, "put", "", "Benchmark put"},
     {BENCH_CMD_RANGE, "range", " KEY [END]", "Benchmark range"},
     {BENCH_CMD_TXN_PUT, "txn-put", "", "Benchmark txn-put"},
+    {BENCH_CMD_WATCH, "watch", "", "Benchmark watch: events delivered and put-to-event latency"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -128,6 +141,12 @@ void bench_config_default(struct bench_config *cfg, enum bench_cmd cmd)
     cfg->key_space_size = 1;
     cfg->compact_index_delta = 1000;
     cfg->txn_ops = 1;
+    cfg->streams = 10;
+    cfg->watch_per_stream = 100;
+    if (cmd == BENCH_CMD_WATCH) {
+        cfg->total = 1000; /* --put-total */
+        cfg->key_size = 32;
+    }
 }
 
 static void free_endpoints(struct bench_config *cfg)
@@ -386,6 +405,25 @@ static int set_flag(struct parser *p, const struct flag *f, const char *v)
     case F_CONSISTENCY:
         p->consistency = v;
         break;
+    case F_STREAMS:
+    case F_WATCH_PER_STREAM:
+        if (u < 1 || u > BENCH_MAX_CLIENTS)
+            return fail(p, "invalid argument \"%s\" for \"%s\" flag: must be 1 to 1000000", v,
+                        name);
+        if (f->id == F_STREAMS)
+            cfg->streams = (unsigned)u;
+        else
+            cfg->watch_per_stream = (unsigned)u;
+        break;
+    case F_PUT_TOTAL:
+        if (u < 1 || u > BENCH_MAX_TOTAL)
+            return fail(p, "invalid argument \"%s\" for \"%s\" flag: must be 1 to 1000000000", v,
+                        name);
+        cfg->total = u;
+        break;
+    case F_PUT_RATE:
+        cfg->rate = u;
+        break;
     }
     return 0;
 }
@@ -486,7 +524,14 @@ static void usage(FILE *out, enum bench_cmd cmd)
 static int validate(struct parser *p)
 {
     struct bench_config *cfg = p->cfg;
-    if (cfg->cmd == BENCH_CMD_PUT || cfg->cmd == BENCH_CMD_TXN_PUT) {
+    if (cfg->cmd == BENCH_CMD_WATCH) {
+        if (cfg->val_size < 8)
+            return fail(p, "--val-size must be at least 8 for watch (each value carries the time "
+                           "of its put)");
+        if ((uint64_t)cfg->streams * cfg->watch_per_stream > BENCH_MAX_CLIENTS)
+            return fail(p, "--streams times --watch-per-stream must be at most 1000000");
+    }
+    if (cfg->cmd == BENCH_CMD_PUT || cfg->cmd == BENCH_CMD_TXN_PUT || cfg->cmd == BENCH_CMD_WATCH) {
         if (cfg->key_size < 1)
             return fail(p, "--key-size must be at least 1");
         size_t need = bench_key_bytes(cfg->key_space_size - 1);

@@ -1,7 +1,7 @@
 /* client/bench/flags.h — cairn-bench's command line: etcd's benchmark tool's commands, flags and
  * defaults (tools/benchmark in etcd 3.4), parsed the way its flag library (pflag) reads them.
  *
- * Commands: put, range KEY [END], txn-put. Global flags may stand before or after the command;
+ * Commands: put, range KEY [END], txn-put, watch. Global flags may stand before or after the command;
  * a command's own flags (--key-size, --consistency …) only with that command. Spellings:
  * "--flag value", "--flag=value", boolean "--flag" or "--flag=true|false", the one short flag
  * "-w json" / "-w=json" / "-wjson", and "--" ends the flags. */
@@ -18,7 +18,8 @@ enum bench_cmd {
     BENCH_CMD_NONE = 0, /* no command given */
     BENCH_CMD_PUT,      /* put: one key per PutRequest */
     BENCH_CMD_RANGE,    /* range KEY [END]: one RangeRequest, repeated */
-    BENCH_CMD_TXN_PUT   /* txn-put: a TxnRequest of --txn-ops puts */
+    BENCH_CMD_TXN_PUT,  /* txn-put: a TxnRequest of --txn-ops puts */
+    BENCH_CMD_WATCH     /* watch: watchers on one prefix, then puts under it (client/bench/watch.h) */
 };
 
 /* How the result is written to stdout. */
@@ -57,6 +58,8 @@ struct bench_config {
     char *range_key;              /* range: KEY (borrowed from argv) */
     char *range_end;              /* range: END (borrowed from argv), or NULL */
     bool serializable;            /* range: --consistency s (else l, linearizable) */
+    unsigned streams;             /* watch: --streams Watch streams (default 10) */
+    unsigned watch_per_stream;    /* watch: --watch-per-stream watchers on each (default 100) */
 };
 
 /* What bench_flags_parse() found. */

@@ -1,6 +1,8 @@
 /* client/bench/workload.c — the command → workload table (see workload.h). */
 #include "client/bench/workload.h"
 
+#include "client/bench/watch.h"
+
 #include <stddef.h>
 
 const struct bench_workload *bench_workload_of(enum bench_cmd cmd)
@@ -12,6 +14,8 @@ const struct bench_workload *bench_workload_of(enum bench_cmd cmd)
         return &bench_workload_range;
     case BENCH_CMD_TXN_PUT:
         return &bench_workload_txn_put;
+    case BENCH_CMD_WATCH:
+        return &bench_workload_watch_put;
     case BENCH_CMD_NONE:
         break;
     }

@@ -11,6 +11,7 @@
 #include "client/bench/report.h"
 #include "client/bench/run.h"
 #include "client/bench/stats.h"
+#include "client/bench/watch.h"
 
 int main(int argc, char **argv)
 {
@@ -31,6 +32,20 @@ int main(int argc, char **argv)
         }
         eps = leader;
         n_eps = n_leader;
+    }
+    if (cfg.cmd == BENCH_CMD_WATCH) {
+        struct bench_watch_result wres;
+        int wrc = bench_watch_run(&cfg, eps, n_eps, &wres, stderr);
+        if (wrc == 0)
+            bench_watch_report(stdout, &cfg, eps, n_eps, &wres);
+        bench_watch_result_free(&wres);
+        for (size_t i = 0; i < n_leader; i++)
+            free(leader[i]);
+        free(leader);
+        bench_config_free(&cfg);
+        if (fflush(stdout) != 0)
+            wrc = -1;
+        return wrc ? 1 : 0;
     }
     if (cfg.cmd == BENCH_CMD_RANGE && cfg.output == BENCH_OUT_SIMPLE)
         printf("bench with %s range\n", cfg.serializable ? "serializable" : "linearizable");

@@ -191,7 +191,7 @@ def test_text_report_errors(server, cairn_bench):
 def test_help(cairn_bench):
     p = bench(cairn_bench, "--help")
     assert p.returncode == 0
-    for cmd in ("put", "range", "txn-put"):
+    for cmd in ("put", "range", "txn-put", "watch"):
         assert cmd in p.stdout
     p = bench(cairn_bench, "put", "--help")
     assert p.returncode == 0
@@ -227,6 +227,10 @@ def test_help(cairn_bench):
     ["range", "foo", "--txn-ops", "2"],
     ["txn-put", "--txn-ops", "0"],
     ["txn-put", "--sequential-keys"],
+    ["watch", "--val-size", "4"],
+    ["watch", "--streams", "0"],
+    ["watch", "--total", "5"],
+    ["put", "--put-total", "5"],
     ["--endpoints", "", "put"],
     ["--endpoints", "a:1,,b:2", "put"],
     ["-w", "yaml", "put"],
@@ -256,3 +260,25 @@ def test_unreachable_endpoint(cairn_bench):
     assert p.returncode == 1
     assert "dial error" in p.stderr and f"127.0.0.1:{port}" in p.stderr
     assert p.stdout == ""
+
+
+def test_watch(server, cairn_bench):
+    """The watch workload: every watcher gets every put's event, and the numbers add up."""
+    r = bench_json(cairn_bench, server, "watch", "--streams", "4", "--watch-per-stream", "5",
+                   "--put-total", "200", "--clients", "4", "--conns", "2",
+                   "--key-space-size", "10", "--val-size", "16")
+    assert r["workload"] == "watch" and r["streams"] == 4 and r["watch_per_stream"] == 5
+    assert r["watchers"] == 20
+    assert r["expected_events"] == r["events"] == 200 * 20
+    assert r["watch_errors"] == 0
+    assert r["events_per_s"] > 0
+    check_numbers(r["puts"], 200)
+    ev = r["events_report"]
+    assert ev["ok"] == 200 * 20
+    pct = [ev["percentiles_ms"][k] for k in PCTLS]
+    assert pct == sorted(pct) and ev["min_ms"] <= pct[0] and pct[-1] <= ev["max_ms"]
+    count, rev = key_count(server)
+    assert count == 10 and rev == 1 + 200
+    # the keys are under the workload's prefix, values of --val-size bytes
+    value, _ = server.client().get(b"watch-bench/" + zigzag_key(0, 32))
+    assert value is not None and len(value) == 16
