@@ -37,7 +37,8 @@
  * Streams. A bidirectional stream (cl_stream, below) is a call that stays open: the caller sends
  * messages on it and receives the server's through a callback, on the same connections as calls.
  * A stream is never retried by the library; the watch API on top of it (cl_watcher, cl_watch)
- * resumes its watches on another endpoint after a lost connection, as etcd's clientv3 does. */
+ * resumes its watches on another endpoint after a lost connection, as etcd's clientv3 does, and
+ * the lease keep-alive API (cl_lessor, cl_keepalive) continues its keep-alives there. */
 #ifndef CAIRN_CLIENT_H
 #define CAIRN_CLIENT_H
 
@@ -97,16 +98,20 @@ struct cl_method {
     bool idempotent;                            /* may run twice: retried after it was sent */
 };
 
-extern const struct cl_method cl_method_range;        /* KV.Range (idempotent) */
-extern const struct cl_method cl_method_put;          /* KV.Put */
-extern const struct cl_method cl_method_delete_range; /* KV.DeleteRange */
-extern const struct cl_method cl_method_txn;          /* KV.Txn */
-extern const struct cl_method cl_method_compact;      /* KV.Compact */
-extern const struct cl_method cl_method_status;       /* Maintenance.Status (idempotent) */
-extern const struct cl_method cl_method_hash;         /* Maintenance.Hash (idempotent) */
-extern const struct cl_method cl_method_hash_kv;      /* Maintenance.HashKV (idempotent) */
-extern const struct cl_method cl_method_alarm;        /* Maintenance.Alarm */
-extern const struct cl_method cl_method_member_list;  /* Cluster.MemberList (idempotent) */
+extern const struct cl_method cl_method_range;              /* KV.Range (idempotent) */
+extern const struct cl_method cl_method_put;                /* KV.Put */
+extern const struct cl_method cl_method_delete_range;       /* KV.DeleteRange */
+extern const struct cl_method cl_method_txn;                /* KV.Txn */
+extern const struct cl_method cl_method_compact;            /* KV.Compact */
+extern const struct cl_method cl_method_status;             /* Maintenance.Status (idempotent) */
+extern const struct cl_method cl_method_hash;               /* Maintenance.Hash (idempotent) */
+extern const struct cl_method cl_method_hash_kv;            /* Maintenance.HashKV (idempotent) */
+extern const struct cl_method cl_method_alarm;              /* Maintenance.Alarm */
+extern const struct cl_method cl_method_member_list;        /* Cluster.MemberList (idempotent) */
+extern const struct cl_method cl_method_lease_grant;        /* Lease.LeaseGrant (idempotent) */
+extern const struct cl_method cl_method_lease_revoke;       /* Lease.LeaseRevoke (idempotent) */
+extern const struct cl_method cl_method_lease_time_to_live; /* Lease.LeaseTimeToLive (idem.) */
+extern const struct cl_method cl_method_lease_leases;       /* Lease.LeaseLeases (idempotent) */
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Calls */
@@ -191,13 +196,19 @@ CL_TYPED_START(cl_hash, cl_method_hash, Etcdserverpb__HashRequest)
 CL_TYPED_START(cl_hash_kv, cl_method_hash_kv, Etcdserverpb__HashKVRequest)
 CL_TYPED_START(cl_alarm, cl_method_alarm, Etcdserverpb__AlarmRequest)
 CL_TYPED_START(cl_member_list, cl_method_member_list, Etcdserverpb__MemberListRequest)
+CL_TYPED_START(cl_lease_grant, cl_method_lease_grant, Etcdserverpb__LeaseGrantRequest)
+CL_TYPED_START(cl_lease_revoke, cl_method_lease_revoke, Etcdserverpb__LeaseRevokeRequest)
+CL_TYPED_START(cl_lease_time_to_live, cl_method_lease_time_to_live,
+               Etcdserverpb__LeaseTimeToLiveRequest)
+CL_TYPED_START(cl_lease_leases, cl_method_lease_leases, Etcdserverpb__LeaseLeasesRequest)
 #undef CL_TYPED_START
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Streams */
 
 /* A bidirectional streaming gRPC method: a cl_method whose idempotent flag is ignored. */
-extern const struct cl_method cl_method_watch; /* Watch.Watch */
+extern const struct cl_method cl_method_watch;            /* Watch.Watch */
+extern const struct cl_method cl_method_lease_keep_alive; /* Lease.LeaseKeepAlive */
 
 struct cl_stream;
 
@@ -350,6 +361,73 @@ void cl_watch_cancel(struct cl_watch *w);
 /* Frees what the watch's results own and zeroes everything but cb and data. Must not be called
  * while the watch runs. */
 void cl_watch_reset(struct cl_watch *w);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Lease keep-alives */
+
+/* A lessor is one LeaseKeepAlive stream carrying the keep-alives of any number of leases
+ * (clientv3's lessor: one per client — make one and share it). It is opened on the first
+ * keep-alive and, when it ends with an error other than a cancel (a lost connection is
+ * UNAVAILABLE), opened again on the next endpoint — at once the first time, then after 50 ms
+ * doubling to 1 s — where every keep-alive continues. Made by cl_lessor_new (the library owns its
+ * memory). A lessor must be closed before cl_client_close(). */
+struct cl_lessor;
+
+struct cl_keepalive;
+
+/* Runs for each keep-alive response of the lease, on the loop thread; resp is borrowed for the
+ * call and resp->header is never NULL. The last call has k->ended set (after it the struct may be
+ * freed, also inside the callback): resp is the response that ended it — with --once semantics
+ * the one response (code GRPC_OK), or one with TTL 0 (the lease expired or was revoked: code
+ * GRPC_NOT_FOUND, message "etcdserver: requested lease not found") — or NULL when it ended
+ * without one: cl_keepalive_cancel() or cl_lessor_close() (CANCELLED "context canceled"), no
+ * response within the lease's TTL (DEADLINE_EXCEEDED "context deadline exceeded", as clientv3's
+ * keep-alive deadline), or a stream error the lessor does not retry (its status). */
+typedef void (*cl_keepalive_cb)(struct cl_keepalive *k,
+                                const Etcdserverpb__LeaseKeepAliveResponse *resp);
+
+struct cl_keepalive {
+    /* set by the caller before cl_keepalive_start() */
+    cl_keepalive_cb cb; /* required */
+    void *data;         /* the caller's */
+
+    /* results */
+    int64_t id;    /* the lease */
+    int64_t ttl;   /* the TTL of the last response, 0 before the first */
+    bool ended;    /* the last callback is running or has run */
+    int code;      /* with the last callback: GRPC_OK or the reason it ended */
+    char *message; /* with the last callback: the reason's text, or NULL; owned by the struct,
+                      freed by cl_keepalive_reset() */
+
+    /* private to the library */
+    struct cl_lessor *lessor_;  /* while started */
+    int state_;                 /* where it is (client/lease.c) */
+    bool once_;                 /* ends with the first response */
+    uint64_t next_at_;          /* uv_now() time the next keep-alive is sent */
+    uint64_t deadline_;         /* uv_now() time it ends without a response, 0: none */
+    struct cl_keepalive *next_; /* the lessor's list */
+};
+
+/* Makes a lessor on c. Returns 0 and *out, or CAIRN_E_NOMEM. */
+int cl_lessor_new(struct cl_client *c, struct cl_lessor **out);
+
+/* Closes the lessor: every keep-alive still running gets its last callback (CANCELLED), the
+ * stream is cancelled, and the lessor frees itself once its stream and timer have ended. */
+void cl_lessor_close(struct cl_lessor *lr);
+
+/* Starts keeping lease id alive with k (zeroed or reset, cb set): a keep-alive is sent at once,
+ * then TTL/3 after each response (every 500 ms while none comes, as clientv3), until the lease
+ * is gone, k is cancelled or the lessor closes. With once, k ends after the first response
+ * (clientv3's KeepAliveOnce). Returns 0 — cb will run later — or CAIRN_E_INVALID_ARGUMENT (k
+ * running, no cb, the lessor closing) and cb will not run. */
+int cl_keepalive_start(struct cl_lessor *lr, struct cl_keepalive *k, int64_t id, bool once);
+
+/* Stops keeping the lease alive (the lease itself stays until its TTL runs out): cb runs (from
+ * the loop) for the last time, with CANCELLED "context canceled". Nothing if it has ended. */
+void cl_keepalive_cancel(struct cl_keepalive *k);
+
+/* Frees what k's results own and zeroes everything but cb and data. Not while it runs. */
+void cl_keepalive_reset(struct cl_keepalive *k);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Blocking use */

@@ -5,6 +5,7 @@
  * client/methods.c etcd's unary methods (and the streaming ones' paths)
  * client/stream.c  bidirectional streams on the call machinery: send queue, received messages
  * client/watch.c   the watch API on a Watch stream: watches, fragments, resuming
+ * client/lease.c   lease keep-alives on a LeaseKeepAlive stream: due times, deadlines, resuming
  * client/sync.c    the blocking wrapper
  *
  * Everything runs on the client's loop thread. Work that must not run inside nghttp2 or inside a

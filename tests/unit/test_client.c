@@ -1341,6 +1341,293 @@ static void test_sync(void **state)
     cl_sync_free(s);
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Leases */
+
+static int64_t lease_grant(struct t *t, int64_t ttl, int64_t *granted_ttl)
+{
+    Etcdserverpb__LeaseGrantRequest req = ETCDSERVERPB__LEASE_GRANT_REQUEST__INIT;
+    req.ttl = ttl;
+    struct cl_call call = {0};
+    assert_int_equal(run_call(t, &call, &cl_method_lease_grant, &req.base), GRPC_OK);
+    const Etcdserverpb__LeaseGrantResponse *r = (Etcdserverpb__LeaseGrantResponse *)call.response;
+    assert_non_null(r->header);
+    assert_true(r->id > 0);
+    int64_t id = r->id;
+    if (granted_ttl)
+        *granted_ttl = r->ttl;
+    cl_call_reset(&call);
+    return id;
+}
+
+static int lease_revoke(struct t *t, int64_t id, char *message, size_t n)
+{
+    Etcdserverpb__LeaseRevokeRequest req = ETCDSERVERPB__LEASE_REVOKE_REQUEST__INIT;
+    req.id = id;
+    struct cl_call call = {0};
+    int code = run_call(t, &call, &cl_method_lease_revoke, &req.base);
+    if (message)
+        snprintf(message, n, "%s", call.message ? call.message : "");
+    cl_call_reset(&call);
+    return code;
+}
+
+static void test_lease_unary(void **state)
+{
+    struct t *t = *state;
+    client_live(t);
+    int64_t ttl = 0;
+    int64_t id = lease_grant(t, 60, &ttl);
+    assert_int_equal(ttl, 60);
+    int64_t other = lease_grant(t, 90, NULL);
+    assert_int_not_equal(other, id);
+
+    /* a key on the lease */
+    Etcdserverpb__PutRequest p = ETCDSERVERPB__PUT_REQUEST__INIT;
+    p.key = bin("lk");
+    p.value = bin("v");
+    p.lease = id;
+    struct cl_call call = {0};
+    assert_int_equal(run_call(t, &call, &cl_method_put, &p.base), GRPC_OK);
+    cl_call_reset(&call);
+
+    /* TimeToLive, with and without its keys */
+    Etcdserverpb__LeaseTimeToLiveRequest tr = ETCDSERVERPB__LEASE_TIME_TO_LIVE_REQUEST__INIT;
+    tr.id = id;
+    tr.keys = true;
+    assert_int_equal(run_call(t, &call, &cl_method_lease_time_to_live, &tr.base), GRPC_OK);
+    const Etcdserverpb__LeaseTimeToLiveResponse *ttr =
+        (Etcdserverpb__LeaseTimeToLiveResponse *)call.response;
+    assert_int_equal(ttr->id, id);
+    assert_int_equal(ttr->grantedttl, 60);
+    assert_true(ttr->ttl > 0 && ttr->ttl <= 60);
+    assert_int_equal(ttr->n_keys, 1);
+    assert_memory_equal(ttr->keys[0].data, "lk", 2);
+    cl_call_reset(&call);
+    tr.keys = false;
+    assert_int_equal(run_call(t, &call, &cl_method_lease_time_to_live, &tr.base), GRPC_OK);
+    assert_int_equal(((Etcdserverpb__LeaseTimeToLiveResponse *)call.response)->n_keys, 0);
+    cl_call_reset(&call);
+
+    /* Leases lists both */
+    Etcdserverpb__LeaseLeasesRequest lr = ETCDSERVERPB__LEASE_LEASES_REQUEST__INIT;
+    assert_int_equal(run_call(t, &call, &cl_method_lease_leases, &lr.base), GRPC_OK);
+    const Etcdserverpb__LeaseLeasesResponse *ls =
+        (Etcdserverpb__LeaseLeasesResponse *)call.response;
+    assert_int_equal(ls->n_leases, 2);
+    bool seen_id = false, seen_other = false;
+    for (size_t i = 0; i < ls->n_leases; i++) {
+        seen_id |= ls->leases[i]->id == id;
+        seen_other |= ls->leases[i]->id == other;
+    }
+    assert_true(seen_id && seen_other);
+    cl_call_reset(&call);
+
+    /* Revoke deletes the key; the lease is gone then */
+    char msg[128];
+    assert_int_equal(lease_revoke(t, id, msg, sizeof msg), GRPC_OK);
+    Etcdserverpb__RangeRequest rr = ETCDSERVERPB__RANGE_REQUEST__INIT;
+    rr.key = bin("lk");
+    assert_int_equal(run_call(t, &call, &cl_method_range, &rr.base), GRPC_OK);
+    assert_int_equal(((Etcdserverpb__RangeResponse *)call.response)->n_kvs, 0);
+    cl_call_reset(&call);
+    tr.id = id;
+    assert_int_equal(run_call(t, &call, &cl_method_lease_time_to_live, &tr.base), GRPC_OK);
+    assert_int_equal(((Etcdserverpb__LeaseTimeToLiveResponse *)call.response)->ttl, -1);
+    cl_call_reset(&call);
+    assert_int_equal(lease_revoke(t, id, msg, sizeof msg), GRPC_NOT_FOUND);
+    assert_string_equal(msg, "etcdserver: requested lease not found");
+    assert_int_equal(run_call(t, &call, &cl_method_put, &p.base), GRPC_NOT_FOUND);
+    char *text = cl_call_error_text(&call);
+    assert_string_equal(text, "etcdserver: requested lease not found");
+    free(text);
+    cl_call_reset(&call);
+    close_client(t);
+}
+
+static void test_lease_sync(void **state)
+{
+    struct t *t = *state;
+    struct cl_options o;
+    cl_options_default(&o);
+    const char *eps[] = {t->srv->endpoint};
+    o.endpoints = eps;
+    o.n_endpoints = 1;
+    struct cl_sync *s;
+    assert_int_equal(cl_sync_new(&o, &s), 0);
+    Etcdserverpb__LeaseGrantRequest g = ETCDSERVERPB__LEASE_GRANT_REQUEST__INIT;
+    g.ttl = 30;
+    struct cl_call call = {0};
+    assert_int_equal(cl_sync_call(s, &call, &cl_method_lease_grant, &g.base), GRPC_OK);
+    int64_t id = ((Etcdserverpb__LeaseGrantResponse *)call.response)->id;
+    cl_call_reset(&call);
+    Etcdserverpb__LeaseRevokeRequest r = ETCDSERVERPB__LEASE_REVOKE_REQUEST__INIT;
+    r.id = id;
+    assert_int_equal(cl_sync_call(s, &call, &cl_method_lease_revoke, &r.base), GRPC_OK);
+    cl_call_reset(&call);
+    cl_sync_free(s);
+}
+
+/* What a keep-alive's callback saw. */
+struct kseen {
+    int responses;  /* callbacks with a response */
+    int64_t ttl;    /* the last response's TTL */
+    int64_t id;     /* and its ID */
+    bool bad_ttl;   /* a response before the last had TTL <= 0 */
+    bool ended;     /* the last callback came */
+    bool last_resp; /* it had a response */
+    int code;       /* k->code then */
+    char message[128];
+};
+
+static void on_keepalive(struct cl_keepalive *k, const Etcdserverpb__LeaseKeepAliveResponse *resp)
+{
+    struct kseen *s = k->data;
+    assert_false(s->ended); /* nothing after the last callback */
+    if (resp) {
+        assert_non_null(resp->header);
+        s->responses++;
+        s->ttl = resp->ttl;
+        s->id = resp->id;
+        if (!k->ended && resp->ttl <= 0)
+            s->bad_ttl = true;
+    }
+    if (k->ended) {
+        s->ended = true;
+        s->last_resp = resp != NULL;
+        s->code = k->code;
+        snprintf(s->message, sizeof s->message, "%s", k->message ? k->message : "");
+    }
+}
+
+static void ka_start(struct cl_lessor *lr, struct cl_keepalive *k, struct kseen *s, int64_t id,
+                     bool once)
+{
+    memset(s, 0, sizeof *s);
+    k->cb = on_keepalive;
+    k->data = s;
+    assert_int_equal(cl_keepalive_start(lr, k, id, once), 0);
+    assert_int_equal(s->responses, 0); /* never from inside the start */
+}
+
+static void run_until_ka_ended(struct t *t, const struct kseen *s)
+{
+    while (!s->ended)
+        uv_run(&t->loop, UV_RUN_ONCE);
+}
+
+static void lessor_close(struct t *t, struct cl_lessor *lr)
+{
+    cl_lessor_close(lr);
+    uv_run(&t->loop, UV_RUN_NOWAIT);
+}
+
+static void test_lease_keepalive(void **state)
+{
+    struct t *t = *state;
+    client_live(t);
+    int64_t ttl = 0;
+    int64_t id = lease_grant(t, 3, &ttl);
+    struct cl_lessor *lr;
+    assert_int_equal(cl_lessor_new(t->c, &lr), 0);
+
+    /* once: one response with the granted TTL, then the end */
+    struct cl_keepalive once = {0};
+    struct kseen so;
+    ka_start(lr, &once, &so, id, true);
+    run_until_ka_ended(t, &so);
+    assert_int_equal(so.responses, 1);
+    assert_true(so.last_resp);
+    assert_int_equal(so.code, GRPC_OK);
+    assert_int_equal(so.id, id);
+    assert_int_equal(so.ttl, ttl);
+    cl_keepalive_reset(&once);
+
+    /* kept alive: responses every TTL/3; past several TTLs the lease still lives */
+    struct cl_keepalive k = {0};
+    struct kseen sk;
+    ka_start(lr, &k, &sk, id, false);
+    run_until(t, &sk.responses, (int)(3 * 3 + 1)); /* three TTLs' worth of keep-alives */
+    assert_int_equal(sk.ttl, ttl);
+    assert_false(sk.bad_ttl);
+    assert_false(sk.ended);
+    struct cl_call call = {0};
+    Etcdserverpb__LeaseTimeToLiveRequest tr = ETCDSERVERPB__LEASE_TIME_TO_LIVE_REQUEST__INIT;
+    tr.id = id;
+    assert_int_equal(run_call(t, &call, &cl_method_lease_time_to_live, &tr.base), GRPC_OK);
+    assert_true(((Etcdserverpb__LeaseTimeToLiveResponse *)call.response)->ttl > 0);
+    cl_call_reset(&call);
+
+    /* a lost connection: the stream is opened again and the keep-alives go on */
+    int before = sk.responses;
+    drop_connections(t);
+    run_until(t, &sk.responses, before + 2);
+    assert_false(sk.ended);
+
+    /* revoked: the next response has TTL 0 and ends the keep-alive */
+    assert_int_equal(lease_revoke(t, id, NULL, 0), GRPC_OK);
+    run_until_ka_ended(t, &sk);
+    assert_true(sk.last_resp);
+    assert_int_equal(sk.ttl, 0);
+    assert_int_equal(sk.code, GRPC_NOT_FOUND);
+    assert_string_equal(sk.message, "etcdserver: requested lease not found");
+    assert_false(sk.bad_ttl);
+    cl_keepalive_reset(&k);
+
+    /* an unknown lease, once: ends at once with not found */
+    ka_start(lr, &once, &so, id + 1000, true);
+    run_until_ka_ended(t, &so);
+    assert_int_equal(so.code, GRPC_NOT_FOUND);
+    assert_int_equal(so.ttl, 0);
+    cl_keepalive_reset(&once);
+
+    /* a restart after reset is allowed; a running one cannot be started twice */
+    int64_t id2 = lease_grant(t, 30, NULL);
+    ka_start(lr, &k, &sk, id2, false);
+    assert_int_equal(cl_keepalive_start(lr, &k, id2, false), CAIRN_E_INVALID_ARGUMENT);
+    run_until(t, &sk.responses, 1);
+    /* cancel: the last callback comes from the loop, without a response */
+    cl_keepalive_cancel(&k);
+    assert_false(sk.ended);
+    run_until_ka_ended(t, &sk);
+    assert_false(sk.last_resp);
+    assert_int_equal(sk.code, GRPC_CANCELLED);
+    assert_string_equal(sk.message, "context canceled");
+    cl_keepalive_reset(&k);
+
+    /* close with one running: it ends CANCELLED */
+    ka_start(lr, &k, &sk, id2, false);
+    lessor_close(t, lr);
+    run_until_ka_ended(t, &sk);
+    assert_int_equal(sk.code, GRPC_CANCELLED);
+    cl_keepalive_reset(&k);
+    close_client(t);
+}
+
+static void test_lease_keepalive_on_another_endpoint(void **state)
+{
+    struct t *t = *state;
+    struct fake *f = fake_start(&t->loop, FAKE_DROP);
+    char dead[32];
+    closed_endpoint(dead);
+    const char *eps[] = {f->endpoint, dead, t->srv->endpoint};
+    client_with(t, eps, 3, 1);
+    int64_t id = lease_grant(t, 30, NULL);
+    struct cl_lessor *lr;
+    assert_int_equal(cl_lessor_new(t->c, &lr), 0);
+    struct cl_keepalive k = {0};
+    struct kseen s;
+    ka_start(lr, &k, &s, id, true);
+    run_until_ka_ended(t, &s); /* dropped, refused, then the live server */
+    assert_int_equal(s.code, GRPC_OK);
+    assert_int_equal(s.ttl, 30);
+    assert_true(f->requests >= 1);
+    cl_keepalive_reset(&k);
+    lessor_close(t, lr);
+    close_client(t);
+    fake_stop(f, &t->loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1366,6 +1653,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_watch_resumes_on_another_endpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_unary, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_keepalive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_keepalive_on_another_endpoint, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
