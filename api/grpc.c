@@ -642,6 +642,11 @@ void *grpc_call_data(const struct grpc_call *call)
     return call->data;
 }
 
+void grpc_call_set_high_water(struct grpc_call *call, size_t bytes)
+{
+    call->high_water = bytes ? bytes : 1;
+}
+
 const char *grpc_call_path(const struct grpc_call *call)
 {
     return call->m->path;

@@ -100,6 +100,10 @@ void grpc_mem_conn_close(struct grpc_mem_conn *mc);
  * (call finished or cancelled: the message is dropped). */
 int grpc_call_send(struct grpc_call *call, const uint8_t *msg, size_t len);
 
+/* Sets the call's high-water mark (bytes queued before grpc_call_send() reports 1), in place of
+ * the server's send_high_water. */
+void grpc_call_set_high_water(struct grpc_call *call, size_t bytes);
+
 /* Ends the call: after the queued messages, trailers with grpc-status and, if message is not NULL,
  * a percent-encoded grpc-message. A call that sent no message and fails gets a Trailers-Only
  * response. Must be called exactly once per call; afterwards the handler must not touch the call.

@@ -28,6 +28,9 @@
 #define WATCH_BATCH_BYTES  (64 * 1024)
 #define WATCH_BATCH_EVENTS 1000
 
+/* Bytes queued on a stream before its watchers fall back to catching up. */
+#define WATCH_STREAM_HIGH_WATER (256 * 1024)
+
 struct wstream;
 
 struct watcher {
@@ -540,6 +543,8 @@ static void on_message(struct grpc_call *call, const uint8_t *msg, size_t len, v
         s->hub = h;
         s->call = call;
         s->hasleader = hasleader;
+        /* a stream whose reader lags this much reads from the history instead, in batches */
+        grpc_call_set_high_water(call, WATCH_STREAM_HIGH_WATER);
         s->next = h->streams;
         if (h->streams)
             h->streams->prev = s;

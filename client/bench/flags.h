@@ -1,8 +1,8 @@
 /* client/bench/flags.h — cairn-bench's command line: etcd's benchmark tool's commands, flags and
  * defaults (tools/benchmark in etcd 3.4), parsed the way its flag library (pflag) reads them.
  *
- * Commands: put, range KEY [END], txn-put, watch. Global flags may stand before or after the command;
- * a command's own flags (--key-size, --consistency …) only with that command. Spellings:
+ * Commands: put, range KEY [END], txn-put, watch. Global flags may stand before or after the
+ * command; a command's own flags (--key-size, --consistency …) only with that command. Spellings:
  * "--flag value", "--flag=value", boolean "--flag" or "--flag=true|false", the one short flag
  * "-w json" / "-w=json" / "-wjson", and "--" ends the flags. */
 #ifndef CAIRN_CLIENT_BENCH_FLAGS_H
@@ -19,7 +19,7 @@ enum bench_cmd {
     BENCH_CMD_PUT,      /* put: one key per PutRequest */
     BENCH_CMD_RANGE,    /* range KEY [END]: one RangeRequest, repeated */
     BENCH_CMD_TXN_PUT,  /* txn-put: a TxnRequest of --txn-ops puts */
-    BENCH_CMD_WATCH     /* watch: watchers on one prefix, then puts under it (client/bench/watch.h) */
+    BENCH_CMD_WATCH /* watch: watchers on one prefix, then puts under it (client/bench/watch.h) */
 };
 
 /* How the result is written to stdout. */

@@ -93,8 +93,8 @@ struct wrun {
     bool closing;
     pthread_mutex_t mu;
     pthread_cond_t cond;
-    bool ready;          /* every watch is created (or setting up failed) */
-    bool failed;         /* setting up failed */
+    bool ready;  /* every watch is created (or setting up failed) */
+    bool failed; /* setting up failed */
     atomic_bool puts_done;
 };
 
@@ -224,7 +224,8 @@ int bench_watch_run(const struct bench_config *cfg, char *const *endpoints, size
     res->watchers = (uint64_t)cfg->streams * cfg->watch_per_stream;
     res->expected = cfg->total * res->watchers;
     struct wrun *r = calloc(1, sizeof *r);
-    if (!r || bench_stats_init(&res->events, res->expected > (1u << 26) ? 1u << 26 : res->expected)) {
+    if (!r ||
+        bench_stats_init(&res->events, res->expected > (1u << 26) ? 1u << 26 : res->expected)) {
         free(r);
         fprintf(err, "cairn-bench: out of memory\n");
         return -1;
@@ -305,8 +306,8 @@ static void nested_json(FILE *out, const struct bench_json_info *info,
     free(buf);
 }
 
-void bench_watch_report(FILE *out, const struct bench_config *cfg, char *const *endpoints,
-                        size_t n, struct bench_watch_result *res)
+void bench_watch_report(FILE *out, const struct bench_config *cfg, char *const *endpoints, size_t n,
+                        struct bench_watch_result *res)
 {
     struct bench_summary ev, puts;
     bench_stats_summarize(&res->events, res->events_ns, &ev);

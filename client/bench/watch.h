@@ -21,8 +21,8 @@
 #define BENCH_WATCH_PREFIX "watch-bench/"
 
 struct bench_watch_result {
-    struct bench_stats puts; /* the puts' latencies and errors */
-    uint64_t puts_ns;        /* from the first put to the last answer */
+    struct bench_stats puts;   /* the puts' latencies and errors */
+    uint64_t puts_ns;          /* from the first put to the last answer */
     struct bench_stats events; /* put-to-event latency of every event received */
     uint64_t events_ns;        /* from the first put to the last event */
     uint64_t received;         /* events received (the latencies kept are capped at 2^26) */
@@ -40,8 +40,8 @@ int bench_watch_run(const struct bench_config *cfg, char *const *endpoints, size
  * {"workload": "watch", streams, watch_per_stream, watchers, expected_events, events,
  * events_per_s, watch_errors, "events_report": {latencies as the other workloads' JSON},
  * "puts": {…}}. */
-void bench_watch_report(FILE *out, const struct bench_config *cfg, char *const *endpoints,
-                        size_t n, struct bench_watch_result *res);
+void bench_watch_report(FILE *out, const struct bench_config *cfg, char *const *endpoints, size_t n,
+                        struct bench_watch_result *res);
 
 /* Frees the result's stats. */
 void bench_watch_result_free(struct bench_watch_result *res);
