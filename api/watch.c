@@ -702,6 +702,11 @@ static int send_packed(struct watcher *w, const struct packed *hdr, const struct
 /* Sends the collected revision to every watcher it concerns, one response each. */
 static void flush_revision(struct watch_hub *h)
 {
+    if (!h->n_hits) {
+        h->n_evs = 0;
+        arena_reset(&h->arena);
+        return; /* nobody watches what this revision changed */
+    }
     qsort(h->hits, h->n_hits, sizeof *h->hits, hit_cmp);
     Etcdserverpb__ResponseHeader hdr = ETCDSERVERPB__RESPONSE_HEADER__INIT;
     api_fill_header(h->srv, &hdr);
