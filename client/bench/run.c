@@ -314,7 +314,9 @@ int bench_run(const struct bench_config *cfg, char *const *endpoints, size_t n,
         is->call.cb = on_answer;
         is->call.data = is;
         is->wait.cb = on_token;
-        if (r->wl->client_new(cfg, r->shared, seed + 0x9e3779b97f4a7c15ULL * (i + 1), &is->req))
+        /* not seed + k·0x9e3779b97f4a7c15: that is splitmix64's own step, so every client
+         * would draw the previous one's sequence shifted by one */
+        if (r->wl->client_new(cfg, r->shared, seed ^ (0xd1b54a32d192ed03ULL * (i + 1)), &is->req))
             fail = "out of memory";
     }
 

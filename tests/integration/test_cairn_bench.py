@@ -266,7 +266,7 @@ def test_watch(server, cairn_bench):
     """The watch workload: every watcher gets every put's event, and the numbers add up."""
     r = bench_json(cairn_bench, server, "watch", "--streams", "4", "--watch-per-stream", "5",
                    "--put-total", "200", "--clients", "4", "--conns", "2",
-                   "--key-space-size", "10", "--val-size", "16")
+                   "--key-space-size", "10", "--sequential-keys", "--val-size", "16")
     assert r["workload"] == "watch" and r["streams"] == 4 and r["watch_per_stream"] == 5
     assert r["watchers"] == 20
     assert r["expected_events"] == r["events"] == 200 * 20
