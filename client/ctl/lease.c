@@ -305,6 +305,23 @@ static int call_no_deadline(struct cl_sync *s, struct cl_call *call, const struc
 /* ---------------------------------------------------------------------------------------------- */
 /* grant, revoke, timetolive, list */
 
+/* Calls m as etcdctl's lease commands do: grant and revoke (what: "grant", "revoke") under the
+ * command timeout, failing "failed to <what> lease (<error>)" with CTL_EXIT_ERROR; timetolive and
+ * list (what NULL) without a deadline, failing with the bare error and CTL_EXIT_BAD_CONNECTION.
+ * Returns 0 when the call succeeded (call->response is the answer), else the exit code. */
+static int lease_rpc(struct ctl *ctl, struct cl_sync *s, struct cl_call *call,
+                     const struct cl_method *m, const ProtobufCMessage *req, const char *what)
+{
+    int rc = what ? ctl_call(ctl, s, call, m, req) : call_no_deadline(s, call, m, req);
+    if (rc == GRPC_OK)
+        return 0;
+    char *text = ctl_call_error(call);
+    int code = what ? ctl_fail(CTL_EXIT_ERROR, "failed to %s lease (%s)", what, text)
+                    : ctl_fail(CTL_EXIT_BAD_CONNECTION, "%s", text);
+    free(text);
+    return code;
+}
+
 static int run_grant(struct ctl *ctl)
 {
     if (ctl->n_args != 1)
@@ -323,11 +340,7 @@ static int run_grant(struct ctl *ctl)
     Etcdserverpb__LeaseGrantRequest req = ETCDSERVERPB__LEASE_GRANT_REQUEST__INIT;
     req.ttl = ttl;
     struct cl_call call = {0};
-    if (ctl_call(ctl, s, &call, &cl_method_lease_grant, &req.base) != GRPC_OK) {
-        char *text = ctl_call_error(&call);
-        code = ctl_fail(CTL_EXIT_ERROR, "failed to grant lease (%s)", text);
-        free(text);
-    } else {
+    if (!(code = lease_rpc(ctl, s, &call, &cl_method_lease_grant, &req.base, "grant"))) {
         const Etcdserverpb__LeaseGrantResponse *r =
             (const Etcdserverpb__LeaseGrantResponse *)call.response;
         code = print_id_ttl(ctl, "granted", r->header, r->id, r->ttl, r->error ? r->error : "");
@@ -348,13 +361,8 @@ static int run_revoke(struct ctl *ctl)
     Etcdserverpb__LeaseRevokeRequest req = ETCDSERVERPB__LEASE_REVOKE_REQUEST__INIT;
     req.id = id;
     struct cl_call call = {0};
-    if (ctl_call(ctl, s, &call, &cl_method_lease_revoke, &req.base) != GRPC_OK) {
-        char *text = ctl_call_error(&call);
-        code = ctl_fail(CTL_EXIT_ERROR, "failed to revoke lease (%s)", text);
-        free(text);
-    } else {
+    if (!(code = lease_rpc(ctl, s, &call, &cl_method_lease_revoke, &req.base, "revoke")))
         code = print_revoke(ctl, id, (const Etcdserverpb__LeaseRevokeResponse *)call.response);
-    }
     cl_call_reset(&call);
     return code;
 }
@@ -373,13 +381,8 @@ static int run_timetolive(struct ctl *ctl)
     req.id = id;
     req.keys = keys;
     struct cl_call call = {0};
-    if (call_no_deadline(s, &call, &cl_method_lease_time_to_live, &req.base) != GRPC_OK) {
-        char *text = ctl_call_error(&call);
-        code = ctl_fail(CTL_EXIT_BAD_CONNECTION, "%s", text);
-        free(text);
-    } else {
+    if (!(code = lease_rpc(ctl, s, &call, &cl_method_lease_time_to_live, &req.base, NULL)))
         code = print_ttl(ctl, (const Etcdserverpb__LeaseTimeToLiveResponse *)call.response, keys);
-    }
     cl_call_reset(&call);
     return code;
 }
@@ -392,13 +395,8 @@ static int run_list(struct ctl *ctl)
         return code;
     Etcdserverpb__LeaseLeasesRequest req = ETCDSERVERPB__LEASE_LEASES_REQUEST__INIT;
     struct cl_call call = {0};
-    if (call_no_deadline(s, &call, &cl_method_lease_leases, &req.base) != GRPC_OK) {
-        char *text = ctl_call_error(&call);
-        code = ctl_fail(CTL_EXIT_BAD_CONNECTION, "%s", text);
-        free(text);
-    } else {
+    if (!(code = lease_rpc(ctl, s, &call, &cl_method_lease_leases, &req.base, NULL)))
         code = print_leases(ctl, (const Etcdserverpb__LeaseLeasesResponse *)call.response);
-    }
     cl_call_reset(&call);
     return code;
 }
