@@ -84,9 +84,12 @@ struct grpc_server {
 /* One queued response message with its prefix. */
 struct chunk {
     struct chunk *next; /* queue order */
-    size_t len;         /* bytes in data */
-    uint8_t data[];     /* prefix and message */
+    size_t len, cap;    /* bytes in data, and room for */
+    uint8_t data[];     /* prefixed messages */
 };
+
+/* A stream's small messages share chunks of this size: one allocation for many responses. */
+#define CHUNK_MIN (4096 - sizeof(struct chunk))
 
 struct grpc_call {
     struct gconn *conn;            /* NULL once the stream is gone */
@@ -505,22 +508,45 @@ static ssize_t read_body(struct h2_conn *c, void *sd, uint8_t *buf, size_t len,
 
 int grpc_call_send(struct grpc_call *call, const uint8_t *msg, size_t len)
 {
+    struct grpc_part part = {msg, len};
+    return grpc_call_sendv(call, &part, 1);
+}
+
+int grpc_call_sendv(struct grpc_call *call, const struct grpc_part *parts, size_t n)
+{
     if (call->finished || call->ended || call->cancelled || !call->conn)
         return UV_ECANCELED;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += parts[i].len;
     if (len > UINT32_MAX)
         return UV_E2BIG;
-    struct chunk *k = malloc(sizeof *k + GRPC_FRAME_HEADER_SIZE + len);
-    if (!k)
-        return UV_ENOMEM;
-    k->next = NULL;
-    k->len = grpc_frame_encode(k->data, false, msg, len);
-    if (call->tail)
-        call->tail->next = k;
-    else
-        call->head = k;
-    call->tail = k;
-    call->queued += k->len;
-    conn_queued(call->conn, k->len, 0);
+    size_t need = GRPC_FRAME_HEADER_SIZE + len;
+    struct chunk *k = call->tail;
+    if (!k || k->cap - k->len < need) {
+        size_t cap = need < CHUNK_MIN && call->m->streaming ? CHUNK_MIN : need;
+        if (!(k = malloc(sizeof *k + cap)))
+            return UV_ENOMEM;
+        k->next = NULL;
+        k->len = 0;
+        k->cap = cap;
+        if (call->tail)
+            call->tail->next = k;
+        else
+            call->head = k;
+        call->tail = k;
+    }
+    uint8_t *p = k->data + k->len;
+    grpc_frame_header_encode(p, false, (uint32_t)len);
+    p += GRPC_FRAME_HEADER_SIZE;
+    for (size_t i = 0; i < n; i++) {
+        if (parts[i].len)
+            memcpy(p, parts[i].data, parts[i].len);
+        p += parts[i].len;
+    }
+    k->len += need;
+    call->queued += need;
+    conn_queued(call->conn, need, 0);
     struct h2_conn *c = call->conn->h2;
     if (!call->headers_sent) {
         call->headers_sent = true;

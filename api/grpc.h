@@ -100,6 +100,16 @@ void grpc_mem_conn_close(struct grpc_mem_conn *mc);
  * (call finished or cancelled: the message is dropped). */
 int grpc_call_send(struct grpc_call *call, const uint8_t *msg, size_t len);
 
+/* A piece of a message given to grpc_call_sendv(). */
+struct grpc_part {
+    const uint8_t *data;
+    size_t len;
+};
+
+/* As grpc_call_send() for the message made of n parts in order (copied straight into the queue:
+ * a message assembled from pieces needs no buffer of its own). */
+int grpc_call_sendv(struct grpc_call *call, const struct grpc_part *parts, size_t n);
+
 /* Sets the call's high-water mark (bytes queued before grpc_call_send() reports 1), in place of
  * the server's send_high_water. */
 void grpc_call_set_high_water(struct grpc_call *call, size_t bytes);

@@ -190,6 +190,64 @@ static int send_events(struct watcher *w, Mvccpb__Event **evs, size_t n, int64_t
     return send_response(w->s, &r, rev);
 }
 
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80)
+        p[n++] = (uint8_t)(v | 0x80), v >>= 7;
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* A length-delimited field packed once per revision: tag, length, message. */
+struct packed {
+    uint8_t *p;
+    size_t n;
+};
+
+static int pack_field(struct arena *a, uint8_t tag, const ProtobufCMessage *m, struct packed *out)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *p = arena_alloc(a, 1 + 10 + len);
+    if (!p)
+        return CAIRN_E_NOMEM;
+    p[0] = tag;
+    size_t o = 1 + put_varint(p + 1, len);
+    protobuf_c_message_pack(m, p + o);
+    *out = (struct packed){p, o + len};
+    return 0;
+}
+
+/* Sends a watcher the revision's events from their packed fields: a WatchResponse is its header
+ * (field 1), the watch id (field 2, absent when 0) and the events (field 11), so each event and
+ * the header are packed once per revision whoever watches them, not once per watcher. */
+static int send_packed(struct watcher *w, const struct packed *hdr, const struct packed *evs,
+                       size_t n)
+{
+    struct grpc_part stackparts[66];
+    struct grpc_part *parts = n + 2 <= sizeof stackparts / sizeof *stackparts
+                                  ? stackparts
+                                  : malloc((n + 2) * sizeof *parts);
+    if (!parts)
+        return CAIRN_E_NOMEM;
+    uint8_t id[11];
+    size_t k = 0;
+    parts[k++] = (struct grpc_part){hdr->p, hdr->n};
+    if (w->id) {
+        id[0] = 0x10;
+        parts[k++] = (struct grpc_part){id, 1 + put_varint(id + 1, (uint64_t)w->id)};
+    }
+    for (size_t i = 0; i < n; i++)
+        parts[k++] = (struct grpc_part){evs[i].p, evs[i].n};
+    int rc = grpc_call_sendv(w->s->call, parts, k);
+    if (parts != stackparts)
+        free(parts);
+    w->quiet = false;
+    if (rc == 1)
+        w->s->blocked = true;
+    return rc < 0 ? rc : 0;
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* Watchers */
 
@@ -369,6 +427,172 @@ static void catch_up(struct watcher *w)
     }
 }
 
+/* A catching-up watcher in a pass over the history for its whole stream: the events gathered for
+ * its next response, packed, and the revision they end at. */
+struct lag {
+    struct watcher *w;
+    struct packed *evs;
+    size_t n, cap, bytes;
+    int64_t rev;
+};
+
+/* Pass memory (packed events, the lags' arrays) above which every gathered batch goes out so that
+ * the pass can start over with an empty arena. */
+#define PASS_BYTES_MAX (16 * WATCH_BATCH_BYTES)
+
+/* Sends l's gathered events; its watcher then has everything up to l->rev. */
+static int lag_flush(struct lag *l, struct arena *a)
+{
+    if (!l->n)
+        return 0;
+    Etcdserverpb__ResponseHeader hdr = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+    api_fill_header(l->w->s->hub->srv, &hdr);
+    hdr.revision = l->rev;
+    struct packed hp;
+    int err = pack_field(a, 0x0a, &hdr.base, &hp);
+    if (!err)
+        err = send_packed(l->w, &hp, l->evs, l->n);
+    if (err)
+        return err;
+    l->w->next_rev = l->rev + 1;
+    l->evs = NULL;
+    l->n = l->cap = l->bytes = 0;
+    return 0;
+}
+
+/* Reads the history once for every catching-up, non-fragmenting watcher of s, from the lowest of
+ * their next revisions: each event is packed once and handed to every watcher it concerns, and
+ * each watcher's revisions are gathered into responses as catch_up() gathers them, until the
+ * stream's queue is full or the history is read to its end (those watchers are then synced). */
+static void stream_catch_up(struct wstream *s)
+{
+    struct watch_hub *h = s->hub;
+    size_t n_lags = 0;
+    for (struct watcher *w = s->watchers; w; w = w->next)
+        n_lags += !w->synced && !w->fragment;
+    if (!n_lags)
+        return;
+    struct lag *lags = calloc(n_lags, sizeof *lags);
+    if (!lags) {
+        log_error("watch: out of memory catching up a stream");
+        return;
+    }
+    int64_t from = INT64_MAX;
+    bool prev = false;
+    size_t k = 0;
+    for (struct watcher *w = s->watchers; w; w = w->next) {
+        if (w->synced || w->fragment)
+            continue;
+        lags[k++].w = w;
+        from = w->next_rev < from ? w->next_rev : from;
+        prev = prev || w->prev_kv;
+    }
+    store_tx *view;
+    int err = store_tx_begin_view(h->srv->st, &view);
+    if (err) {
+        log_error("watch: reading the history failed: %s", cairn_strerror(err));
+        free(lags);
+        return;
+    }
+    struct store_feed f;
+    err = store_feed_open(view, from, prev, &f);
+    if (err) {
+        store_tx_end(view);
+        if (err == CAIRN_E_COMPACTED) { /* each on its own: some are cancelled, some read on */
+            for (size_t i = 0; i < n_lags && !s->blocked && !s->finished; i++)
+                catch_up(lags[i].w);
+        } else {
+            log_error("watch: reading the history failed: %s", cairn_strerror(err));
+        }
+        free(lags);
+        return;
+    }
+    int64_t end = store_tx_rev(view);
+    struct arena a = {0}, tmp = {0}; /* packed events and arrays; the event being read */
+    size_t pass_bytes = 0;
+    int64_t rev = 0;
+    bool stop = false;
+    for (;;) {
+        struct store_event ev;
+        arena_reset(&tmp);
+        int rc = store_feed_next(&f, &tmp, &ev);
+        if (rc < 0) {
+            log_error("watch: reading the history failed: %s", cairn_strerror(rc));
+            break;
+        }
+        int64_t evrev = rc ? ev.kv.mod_revision : end + 1;
+        if (evrev != rev && rev) {
+            /* revision rev is complete: batches large enough go out (all of them at the end or
+             * when the pass holds too much); until a batch went out its watcher's next_rev stays */
+            bool all = !rc || pass_bytes >= PASS_BYTES_MAX;
+            for (size_t i = 0; i < n_lags && !stop; i++) {
+                struct lag *l = &lags[i];
+                if (!l->n) {
+                    if (l->w->next_rev <= rev)
+                        l->w->next_rev = rev + 1;
+                } else if (all || l->bytes >= WATCH_BATCH_BYTES || l->n >= WATCH_BATCH_EVENTS) {
+                    stop = lag_flush(l, &a) < 0 || s->blocked;
+                }
+            }
+            if (stop)
+                break;
+            if (all) {
+                arena_reset(&a);
+                pass_bytes = 0;
+            }
+        }
+        if (!rc) {
+            for (size_t i = 0; i < n_lags; i++)
+                lags[i].w->next_rev = end + 1;
+            break;
+        }
+        rev = evrev;
+        struct packed pk[2] = {{0}}; /* the event's field without and with prev_kv */
+        Mvccpb__Event *m[2] = {0};
+        for (size_t i = 0; i < n_lags; i++) {
+            struct lag *l = &lags[i];
+            struct watcher *w = l->w;
+            if (w->next_rev > rev || !key_in(w, &ev.kv.key) || !event_wanted(w, &ev))
+                continue;
+            bool p = w->prev_kv;
+            if (!pk[p].p &&
+                (!(m[p] = conv_event(&ev, p, &a)) || pack_field(&a, 0x5a, &m[p]->base, &pk[p]))) {
+                stop = true;
+                break;
+            }
+            struct packed *evs = arena_grow(&a, l->evs, l->n, &l->cap, sizeof *evs);
+            if (!evs) {
+                stop = true;
+                break;
+            }
+            l->evs = evs;
+            l->evs[l->n++] = pk[p];
+            l->bytes += pk[p].n;
+            l->rev = rev;
+            pass_bytes += pk[p].n + sizeof *evs;
+        }
+        if (stop) {
+            log_error("watch: out of memory catching up a stream");
+            break;
+        }
+    }
+    store_feed_close(&f);
+    store_tx_end(view);
+    arena_free(&a);
+    arena_free(&tmp);
+    int64_t cur = current_rev(h);
+    for (size_t i = 0; i < n_lags; i++) {
+        struct watcher *w = lags[i].w;
+        if (w->next_rev > cur && !w->synced) {
+            w->synced = true;
+            s->catching_up--;
+        }
+    }
+    free(lags);
+    if (!s->catching_up)
+        stream_synced(s);
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* Streams */
 
@@ -390,9 +614,11 @@ static void stream_synced(struct wstream *s)
 
 static void stream_continue(struct wstream *s)
 {
+    if (!s->blocked && !s->finished)
+        stream_catch_up(s);
     for (struct watcher *w = s->watchers, *next; w && !s->blocked && !s->finished; w = next) {
         next = w->next;
-        if (!w->synced)
+        if (!w->synced && w->fragment)
             catch_up(w);
     }
 }
@@ -639,66 +865,6 @@ static int hit_cmp(const void *a, const void *b)
     return x->ev < y->ev ? -1 : x->ev > y->ev;
 }
 
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80)
-        p[n++] = (uint8_t)(v | 0x80), v >>= 7;
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
-/* A length-delimited field packed once per revision: tag, length, message. */
-struct packed {
-    uint8_t *p;
-    size_t n;
-};
-
-static int pack_field(struct arena *a, uint8_t tag, const ProtobufCMessage *m, struct packed *out)
-{
-    size_t len = protobuf_c_message_get_packed_size(m);
-    uint8_t *p = arena_alloc(a, 1 + 10 + len);
-    if (!p)
-        return CAIRN_E_NOMEM;
-    p[0] = tag;
-    size_t o = 1 + put_varint(p + 1, len);
-    protobuf_c_message_pack(m, p + o);
-    *out = (struct packed){p, o + len};
-    return 0;
-}
-
-/* Sends a watcher the revision's events from their packed fields: a WatchResponse is its header
- * (field 1), the watch id (field 2, absent when 0) and the events (field 11), so each event and
- * the header are packed once per revision whoever watches them, not once per watcher. */
-static int send_packed(struct watcher *w, const struct packed *hdr, const struct packed *evs,
-                       size_t n)
-{
-    size_t size = hdr->n + 11;
-    for (size_t i = 0; i < n; i++)
-        size += evs[i].n;
-    uint8_t stackbuf[2048];
-    uint8_t *buf = size <= sizeof stackbuf ? stackbuf : malloc(size);
-    if (!buf)
-        return CAIRN_E_NOMEM;
-    memcpy(buf, hdr->p, hdr->n);
-    size_t o = hdr->n;
-    if (w->id) {
-        buf[o++] = 0x10;
-        o += put_varint(buf + o, (uint64_t)w->id);
-    }
-    for (size_t i = 0; i < n; i++) {
-        memcpy(buf + o, evs[i].p, evs[i].n);
-        o += evs[i].n;
-    }
-    int rc = grpc_call_send(w->s->call, buf, o);
-    if (buf != stackbuf)
-        free(buf);
-    w->quiet = false;
-    if (rc == 1)
-        w->s->blocked = true;
-    return rc < 0 ? rc : 0;
-}
-
 /* Sends the collected revision to every watcher it concerns, one response each. */
 static void flush_revision(struct watch_hub *h)
 {
@@ -707,7 +873,8 @@ static void flush_revision(struct watch_hub *h)
         arena_reset(&h->arena);
         return; /* nobody watches what this revision changed */
     }
-    qsort(h->hits, h->n_hits, sizeof *h->hits, hit_cmp);
+    if (h->n_evs > 1) /* group each watcher's hits; with one event each has at most one */
+        qsort(h->hits, h->n_hits, sizeof *h->hits, hit_cmp);
     Etcdserverpb__ResponseHeader hdr = ETCDSERVERPB__RESPONSE_HEADER__INIT;
     api_fill_header(h->srv, &hdr);
     hdr.revision = h->hits_rev;

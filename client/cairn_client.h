@@ -211,10 +211,15 @@ extern const struct cl_method cl_method_watch;            /* Watch.Watch */
 extern const struct cl_method cl_method_lease_keep_alive; /* Lease.LeaseKeepAlive */
 
 struct cl_stream;
+struct cl_watch_frags;
 
 /* Runs for each message the server sends, in order, on the loop thread. msg is decoded with the
- * method's response type and owned by the callee (protobuf_c_message_free_unpacked). */
+ * method's response type and owned by the callee, who frees it with cl_stream_msg_free() (not
+ * protobuf_c_message_free_unpacked(): its parts share one allocation). */
 typedef void (*cl_stream_msg_cb)(struct cl_stream *s, ProtobufCMessage *msg);
+
+/* Frees a message a stream delivered, with everything it points to. NULL is ignored. */
+void cl_stream_msg_free(ProtobufCMessage *msg);
 
 /* Runs once per opened stream when it has ended: after every message it delivered, with the
  * status in s->code and s->message. After it returns the struct may be reset or freed. */
@@ -327,11 +332,11 @@ struct cl_watch {
     Etcdserverpb__WatchCreateRequest req_; /* the create request, start_revision updated */
     uint8_t *key_, *end_;                  /* copies of the range */
     Etcdserverpb__WatchCreateRequest__FilterType filters_[2];
-    int state_;                         /* where the watch is (client/watch.c) */
-    bool created_once_;                 /* the first creation was seen */
-    bool created_notify_;               /* options' created_notify */
-    Etcdserverpb__WatchResponse *frag_; /* fragments of a batch being reassembled */
-    struct cl_watch *next_;             /* the watcher's list */
+    int state_;                   /* where the watch is (client/watch.c) */
+    bool created_once_;           /* the first creation was seen */
+    bool created_notify_;         /* options' created_notify */
+    struct cl_watch_frags *frag_; /* fragments of a batch being reassembled */
+    struct cl_watch *next_;       /* the watcher's list */
 };
 
 /* Makes a watcher on c. Returns 0 and *out, or CAIRN_E_NOMEM. It opens a stream only when a watch

@@ -483,8 +483,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id, c
             return 0;
         }
         if (call->stream_) {
-            ProtobufCMessage *m =
-                protobuf_c_message_unpack(call->method_->response, NULL, msg.len, msg.data);
+            ProtobufCMessage *m = cl_stream_msg_unpack(call->method_->response, msg.len, msg.data);
             if (!m) {
                 stream_abort(conn, call, GRPC_INTERNAL,
                              "grpc: failed to unmarshal the received message");

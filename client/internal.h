@@ -107,6 +107,11 @@ void cl_client_defer(struct cl_client *c, struct cl_defer *d);
 
 /* ---- stream.c, for conn.c and client.c ---- */
 
+/* Decodes one message of a stream into a single block (see stream.c); freed by
+ * cl_stream_msg_free(). NULL when the bytes are not a valid message or memory is exhausted. */
+ProtobufCMessage *cl_stream_msg_unpack(const ProtobufCMessageDescriptor *d, size_t len,
+                                       const uint8_t *data);
+
 /* A message of a stream's call arrived (owned by the stream now): queued for its on_msg. */
 void cl_stream_received(struct cl_call *call, ProtobufCMessage *msg);
 

@@ -171,7 +171,7 @@ static void on_msg(struct cl_stream *s, ProtobufCMessage *msg)
     struct cl_lessor *lr = s->data;
     Etcdserverpb__LeaseKeepAliveResponse *resp = (Etcdserverpb__LeaseKeepAliveResponse *)msg;
     if (lr->closing) {
-        protobuf_c_message_free_unpacked(msg, NULL);
+        cl_stream_msg_free(msg);
         return;
     }
     lr->failures = 0;
@@ -199,7 +199,7 @@ static void on_msg(struct cl_stream *s, ProtobufCMessage *msg)
         }
         k->cb(k, &view); /* may free k if it ended */
     }
-    protobuf_c_message_free_unpacked(msg, NULL);
+    cl_stream_msg_free(msg);
     tick(lr);
 }
 

@@ -8,6 +8,8 @@
  * on_msg outside nghttp2, so a callback may send, cancel or close the client. The end of the call
  * (trailers, reset, lost connection, cancel) is the end of the stream: its call's callback
  * delivers what is still queued, then on_end. */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,10 +18,85 @@
 
 #define STREAM_OF(call) ((call)->stream_)
 
+/* ---- messages in one block each
+ *
+ * protobuf-c's unpacker allocates every submessage, array and bytes field on its own; a watch
+ * response of a thousand small events costs thousands of malloc and free calls, which were half
+ * of a watching client's time. A stream message is therefore unpacked into one block sized from
+ * its wire length: allocations are carved from it in order, those that do not fit come from
+ * malloc, and freeing the message frees the block. protobuf-c allocates the message struct
+ * first, so the block is found from the message's address. */
+
+struct msg_block {
+    size_t used, cap;   /* bytes of data carved out, and available */
+    size_t outside;     /* allocations that did not fit and came from malloc */
+    max_align_t data[]; /* the message struct first, then its parts */
+};
+
+#define BLOCK_OF(m) ((struct msg_block *)((char *)(m)-offsetof(struct msg_block, data)))
+
+static void *block_alloc(void *data, size_t size)
+{
+    struct msg_block *b = data;
+    size_t at = (b->used + 7) & ~(size_t)7; /* protobuf-c's fields are at most 8 bytes wide */
+    if (size <= b->cap && at <= b->cap - size) {
+        b->used = at + size;
+        return (char *)b->data + at;
+    }
+    void *p = malloc(size);
+    if (p)
+        b->outside++;
+    return p;
+}
+
+static void block_free(void *data, void *p)
+{
+    struct msg_block *b = data;
+    char *start = (char *)b->data;
+    if ((char *)p < start || (char *)p >= start + b->cap) {
+        free(p);
+        b->outside--;
+    }
+}
+
+ProtobufCMessage *cl_stream_msg_unpack(const ProtobufCMessageDescriptor *d, size_t len,
+                                       const uint8_t *data)
+{
+    /* in memory a small event takes about four times its wire size (structs, pointers, copies) */
+    size_t cap = d->sizeof_message + 256 + (len <= SIZE_MAX / 8 ? 4 * len : len);
+    struct msg_block *b = malloc(sizeof *b + cap);
+    if (!b)
+        return NULL;
+    b->used = b->outside = 0;
+    b->cap = cap;
+    ProtobufCAllocator a = {.alloc = block_alloc, .free = block_free, .allocator_data = b};
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, &a, len, data);
+    if (m && (void *)m != (void *)b->data) {
+        /* not the first allocation: this protobuf-c lays messages out differently */
+        protobuf_c_message_free_unpacked(m, &a);
+        m = NULL;
+    }
+    if (!m)
+        free(b);
+    return m;
+}
+
+void cl_stream_msg_free(ProtobufCMessage *m)
+{
+    if (!m)
+        return;
+    struct msg_block *b = BLOCK_OF(m);
+    if (b->outside) { /* walk the message only to find what is outside the block */
+        ProtobufCAllocator a = {.alloc = block_alloc, .free = block_free, .allocator_data = b};
+        protobuf_c_message_free_unpacked(m, &a);
+    }
+    free(b);
+}
+
 static void rx_drop(struct cl_stream *s)
 {
     for (size_t i = s->rx_head_; i < s->rx_len_; i++)
-        protobuf_c_message_free_unpacked(s->rx_[i], NULL);
+        cl_stream_msg_free(s->rx_[i]);
     free(s->rx_);
     s->rx_ = NULL;
     s->rx_head_ = s->rx_len_ = s->rx_cap_ = 0;
@@ -56,7 +133,7 @@ void cl_stream_received(struct cl_call *call, ProtobufCMessage *msg)
         size_t cap = s->rx_cap_ ? 2 * s->rx_cap_ : 8;
         ProtobufCMessage **q = realloc(s->rx_, cap * sizeof *q);
         if (!q) {
-            protobuf_c_message_free_unpacked(msg, NULL);
+            cl_stream_msg_free(msg);
             if (call->conn_)
                 cl_conn_detach(call->conn_, call);
             cl_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "cairn: out of memory");

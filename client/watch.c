@@ -84,10 +84,28 @@ static bool running(const struct cl_watch *w)
     return w->state_ == W_PENDING || w->state_ == W_CREATING || w->state_ == W_ACTIVE;
 }
 
+/* A batch arriving in fragments: the responses so far (stream messages share no parts, so they
+ * are kept whole) and the response delivered once the last has come. */
+struct cl_watch_frags {
+    Etcdserverpb__WatchResponse whole; /* the last fragment's fields with every fragment's events */
+    ProtobufCMessage **parts;
+    size_t n_parts, cap_parts;
+};
+
+static void frags_free(struct cl_watch_frags *f)
+{
+    if (!f)
+        return;
+    for (size_t i = 0; i < f->n_parts; i++)
+        cl_stream_msg_free(f->parts[i]);
+    free(f->parts);
+    free(f->whole.events);
+    free(f);
+}
+
 static void drop_fragments(struct cl_watch *w)
 {
-    if (w->frag_)
-        protobuf_c_message_free_unpacked(&w->frag_->base, NULL);
+    frags_free(w->frag_);
     w->frag_ = NULL;
 }
 
@@ -224,22 +242,37 @@ static void advance(struct cl_watch *w, const Etcdserverpb__WatchResponse *resp)
 }
 
 /* Appends the events of more (then emptied) to w's fragments. Returns 0 or -1 (out of memory). */
+/* Adds a fragment to w's batch, taking msg (freed on failure as well). -1 when memory is
+ * exhausted. */
 static int add_fragment(struct cl_watch *w, Etcdserverpb__WatchResponse *more)
 {
-    Etcdserverpb__WatchResponse *f = w->frag_;
-    size_t n = f->n_events + more->n_events;
-    Mvccpb__Event **ev = realloc(f->events, (n ? n : 1) * sizeof *ev);
-    if (!ev)
+    struct cl_watch_frags *f = w->frag_;
+    if (!f && !(f = w->frag_ = calloc(1, sizeof *f))) {
+        cl_stream_msg_free(&more->base);
         return -1;
-    memcpy(ev + f->n_events, more->events, more->n_events * sizeof *ev);
-    f->events = ev;
-    f->n_events = n;
-    more->n_events = 0;
+    }
+    size_t n = f->whole.n_events + more->n_events;
+    Mvccpb__Event **ev = realloc(f->whole.events, (n ? n : 1) * sizeof *ev);
+    if (ev)
+        f->whole.events = ev;
+    if (ev && f->n_parts == f->cap_parts) {
+        size_t cap = f->cap_parts ? 2 * f->cap_parts : 4;
+        ProtobufCMessage **p = realloc(f->parts, cap * sizeof *p);
+        if (p) {
+            f->parts = p;
+            f->cap_parts = cap;
+        }
+    }
+    if (!ev || f->n_parts == f->cap_parts) {
+        cl_stream_msg_free(&more->base);
+        return -1;
+    }
+    memcpy(ev + f->whole.n_events, more->events, more->n_events * sizeof *ev);
+    f->parts[f->n_parts++] = &more->base;
     /* the batch's header and flags are the last fragment's */
-    Etcdserverpb__ResponseHeader *h = f->header;
-    f->header = more->header;
-    more->header = h;
-    f->fragment = more->fragment;
+    f->whole = *more;
+    f->whole.events = ev;
+    f->whole.n_events = n;
     return 0;
 }
 
@@ -298,12 +331,12 @@ static void on_msg(struct cl_stream *s, ProtobufCMessage *msg)
     struct cl_watcher *wr = s->data;
     Etcdserverpb__WatchResponse *resp = (Etcdserverpb__WatchResponse *)msg;
     if (wr->closing) {
-        protobuf_c_message_free_unpacked(msg, NULL);
+        cl_stream_msg_free(msg);
         return;
     }
     if (resp->created) {
         on_created(wr, resp);
-        protobuf_c_message_free_unpacked(msg, NULL);
+        cl_stream_msg_free(msg);
         return;
     }
     struct cl_watch *w = find(wr, resp->watch_id);
@@ -317,34 +350,32 @@ static void on_msg(struct cl_stream *s, ProtobufCMessage *msg)
                 }
             }
         }
-        protobuf_c_message_free_unpacked(msg, NULL);
+        cl_stream_msg_free(msg);
         return;
     }
     if (resp->canceled) {
         server_cancel(wr, w, resp);
-        protobuf_c_message_free_unpacked(msg, NULL);
+        cl_stream_msg_free(msg);
         return;
     }
     if (w->frag_ || resp->fragment) {
-        if (!w->frag_) {
-            w->frag_ = resp; /* kept until the batch is complete */
-            return;
-        }
-        int err = add_fragment(w, resp);
-        protobuf_c_message_free_unpacked(msg, NULL);
-        if (err) {
+        bool last = !resp->fragment;
+        if (add_fragment(w, resp)) {
             end_later(wr, w, GRPC_RESOURCE_EXHAUSTED, "cairn: out of memory");
             return;
         }
-        if (w->frag_->fragment)
+        if (!last)
             return;
-        resp = w->frag_;
-        w->frag_ = NULL;
-        msg = &resp->base;
+        struct cl_watch_frags *f = w->frag_;
+        w->frag_ = NULL; /* the callback may reset or free w */
+        advance(w, &f->whole);
+        deliver(w, &f->whole);
+        frags_free(f);
+        return;
     }
     advance(w, resp);
     deliver(w, resp);
-    protobuf_c_message_free_unpacked(msg, NULL);
+    cl_stream_msg_free(msg);
 }
 
 static void on_end(struct cl_stream *s)

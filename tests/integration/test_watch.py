@@ -752,6 +752,73 @@ def test_raw_slow_consumer_loses_nothing(server):
         assert x.revision >= x.events[-1].kv.mod_revision
 
 
+def test_raw_slow_stream_of_many_watchers(server):
+    """One stream that stops reading while it has watchers of every kind — the whole prefix, one
+    key, a sub-range, prev_kv, NOPUT, NODELETE, one started in the past — and thousands of
+    revisions are written: when it reads again, each watcher has exactly its events, in order,
+    as a watcher alone on a stream of its own sees them (the server may catch them up together
+    from the history)."""
+    keys = [b"w/%04d" % i for i in range(3000)]
+    with WatchStream(server.endpoint) as ref, WatchStream(server.endpoint) as s:
+        start = ref.create("w/", range_end=prefix_end("w/"), prev_kv=True).revision
+        early = put(server, "w/early", "0")  # before the past watcher's start, and after it
+        now = put(server, "w/early", "1")
+        specs = {
+            "all": dict(key="w/", range_end=prefix_end("w/")),
+            "one": dict(key="w/0042"),
+            "sub": dict(key="w/1", range_end="w/2"),
+            "prev": dict(key="w/", range_end=prefix_end("w/"), prev_kv=True),
+            "noput": dict(key="w/", range_end=prefix_end("w/"), filters=[NOPUT]),
+            "nodel": dict(key="w/2", range_end=prefix_end("w/2"), filters=[NODELETE]),
+            "past": dict(key="w/", range_end=prefix_end("w/"), start_revision=early),
+        }
+        ids = {name: s.create(**spec).watch_id for name, spec in specs.items()}
+        s.pause()
+        put_many(server, keys, lambda k: k * 160)  # ~1 KB values: ~10 MB the reader leaves
+        for k in keys[::7]:  # a seventh of the keys deleted and put again
+            delete(server, k)
+            put(server, k, b"again")
+        last = put(server, "w/zlast", "end")
+        history = events_of(ref.collect(
+            lambda rs: any(e.kv.mod_revision == last for r in rs for e in r.events),
+            timeout=120, what="the reference watcher's events"))
+
+        def within(e, lo, hi):
+            return lo.encode() <= e.kv.key < hi.encode()
+
+        wanted = {
+            "all": lambda e: e.kv.mod_revision > now,
+            "one": lambda e: e.kv.key == b"w/0042",
+            "sub": lambda e: within(e, "w/1", "w/2"),
+            "prev": lambda e: e.kv.mod_revision > now,
+            "noput": lambda e: e.type != PUT,
+            "nodel": lambda e: within(e, "w/2", "w/3") and e.type == PUT,
+            "past": lambda e: e.kv.mod_revision >= early,
+        }
+        expect = {name: [e for e in history if f(e)] for name, f in wanted.items()}
+        s.resume()
+
+        def complete(rs):
+            return all(len(events_of(rs, ids[name])) >= len(ev) for name, ev in expect.items())
+
+        got = s.collect(complete, timeout=120, what="every watcher's events")
+        extra, _ = s.no_response_before_barrier()
+    assert extra == []
+    assert not any(r.canceled or r.compact_revision for r in got)
+    assert all(r.revision >= r.events[-1].kv.mod_revision for r in got if r.events)
+
+    def plain(e):  # an event as a watcher without prev_kv receives it
+        return (e.type, e.kv.tuple())
+
+    def with_prev(e):
+        return (e.type, e.kv.tuple(), e.prev_kv.tuple() if e.prev_kv else None)
+
+    for name, ev in expect.items():
+        form = with_prev if name == "prev" else plain
+        assert [form(e) for e in events_of(got, ids[name])] == [form(e) for e in ev], name
+    assert len(expect["one"]) == 3 and len(expect["noput"]) == len(keys[::7])
+
+
 def test_raw_compaction_while_lagging(server):
     """A watcher that stops reading while its history is compacted away: what it receives is a
     gapless prefix of the history, and then either the rest (the server had it buffered) or a

@@ -1252,7 +1252,7 @@ static void raw_msg(struct cl_stream *s, ProtobufCMessage *m)
         assert_true(resp->created);
         r->watch_id = resp->watch_id;
     }
-    protobuf_c_message_free_unpacked(m, NULL);
+    cl_stream_msg_free(m);
 }
 
 static void raw_end(struct cl_stream *s)
