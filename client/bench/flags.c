@@ -16,7 +16,8 @@
 /* Which commands a flag belongs to: a bit per enum bench_cmd; GLOBAL is every command and none. */
 #define ON(cmd)    (1u << (cmd))
 #define ISSUE_CMDS (ON(BENCH_CMD_PUT) | ON(BENCH_CMD_RANGE) | ON(BENCH_CMD_TXN_PUT))
-#define ALL_CMDS   (ISSUE_CMDS | ON(BENCH_CMD_WATCH))
+#define WATCH_CMDS (ON(BENCH_CMD_WATCH) | ON(BENCH_CMD_WATCH_LATENCY))
+#define ALL_CMDS   (ISSUE_CMDS | WATCH_CMDS)
 #define GLOBAL     (ALL_CMDS | ON(BENCH_CMD_NONE))
 #define KEYED_CMDS (ON(BENCH_CMD_PUT) | ON(BENCH_CMD_TXN_PUT) | ON(BENCH_CMD_WATCH))
 
@@ -41,6 +42,7 @@ enum flag_id {
     F_CONSISTENCY,
     F_STREAMS,
     F_WATCH_PER_STREAM,
+    F_WATCHERS_PER_STREAM,
     F_PUT_TOTAL,
     F_PUT_RATE
 };
@@ -76,8 +78,10 @@ static const struct flag flags[] = {
     {F_TOTAL, "total", 0, K_UINT, ISSUE_CMDS, "Total number of requests", "10000"},
     {F_RATE, "rate", 0, K_UINT, ISSUE_CMDS,
      "Maximum requests per second over all clients (0 is no limit)", "0"},
-    {F_KEY_SIZE, "key-size", 0, K_UINT, KEYED_CMDS, "Size of each key in bytes", "8"},
-    {F_VAL_SIZE, "val-size", 0, K_UINT, KEYED_CMDS, "Size of each value in bytes", "8"},
+    {F_KEY_SIZE, "key-size", 0, K_UINT, KEYED_CMDS | ON(BENCH_CMD_WATCH_LATENCY),
+     "Size of each key in bytes", "8"},
+    {F_VAL_SIZE, "val-size", 0, K_UINT, KEYED_CMDS | ON(BENCH_CMD_WATCH_LATENCY),
+     "Size of each value in bytes", "8"},
     {F_KEY_SPACE_SIZE, "key-space-size", 0, K_UINT, KEYED_CMDS, "Number of distinct keys written",
      "1"},
     {F_SEQUENTIAL_KEYS, "sequential-keys", 0, K_BOOL, ON(BENCH_CMD_PUT) | ON(BENCH_CMD_WATCH),
@@ -89,13 +93,15 @@ static const struct flag flags[] = {
     {F_TXN_OPS, "txn-ops", 0, K_UINT, ON(BENCH_CMD_TXN_PUT), "Number of puts in each txn", "1"},
     {F_CONSISTENCY, "consistency", 0, K_STRING, ON(BENCH_CMD_RANGE),
      "Linearizable (l) or serializable (s) reads", "l"},
-    {F_STREAMS, "streams", 0, K_UINT, ON(BENCH_CMD_WATCH), "Number of Watch streams", "10"},
+    {F_STREAMS, "streams", 0, K_UINT, WATCH_CMDS, "Number of Watch streams", "10"},
     {F_WATCH_PER_STREAM, "watch-per-stream", 0, K_UINT, ON(BENCH_CMD_WATCH),
      "Number of watchers on each stream (all watch the prefix \"watch-bench/\")", "100"},
-    {F_PUT_TOTAL, "put-total", 0, K_UINT, ON(BENCH_CMD_WATCH),
-     "Number of puts under the prefix once every watcher is created", "1000"},
-    {F_PUT_RATE, "put-rate", 0, K_UINT, ON(BENCH_CMD_WATCH),
-     "Maximum puts per second (0 is no limit)", "0"},
+    {F_WATCHERS_PER_STREAM, "watchers-per-stream", 0, K_UINT, ON(BENCH_CMD_WATCH_LATENCY),
+     "Number of watchers on each stream (all watch the one key put)", "10"},
+    {F_PUT_TOTAL, "put-total", 0, K_UINT, WATCH_CMDS,
+     "Number of puts once every watcher is created", "1000"},
+    {F_PUT_RATE, "put-rate", 0, K_UINT, WATCH_CMDS,
+     "Maximum puts per second (watch: 0 is no limit)", "0"},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
 
@@ -109,6 +115,8 @@ static const struct {
     {BENCH_CMD_RANGE, "range", " KEY [END]", "Benchmark range"},
     {BENCH_CMD_TXN_PUT, "txn-put", "", "Benchmark txn-put"},
     {BENCH_CMD_WATCH, "watch", "", "Benchmark watch: events delivered and put-to-event latency"},
+    {BENCH_CMD_WATCH_LATENCY, "watch-latency", "",
+     "Benchmark watch latency: from a put's answer to each watcher's event"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -146,6 +154,12 @@ void bench_config_default(struct bench_config *cfg, enum bench_cmd cmd)
     if (cmd == BENCH_CMD_WATCH) {
         cfg->total = 1000; /* --put-total */
         cfg->key_size = 32;
+    }
+    if (cmd == BENCH_CMD_WATCH_LATENCY) { /* etcd's watch-latency defaults */
+        cfg->total = 1000;                /* --put-total */
+        cfg->rate = 100;                  /* --put-rate */
+        cfg->key_size = cfg->val_size = 32;
+        cfg->watch_per_stream = 10;
     }
 }
 
@@ -407,6 +421,7 @@ static int set_flag(struct parser *p, const struct flag *f, const char *v)
         break;
     case F_STREAMS:
     case F_WATCH_PER_STREAM:
+    case F_WATCHERS_PER_STREAM:
         if (u < 1 || u > BENCH_MAX_CLIENTS)
             return fail(p, "invalid argument \"%s\" for \"%s\" flag: must be 1 to 1000000", v,
                         name);
@@ -422,6 +437,8 @@ static int set_flag(struct parser *p, const struct flag *f, const char *v)
         cfg->total = u;
         break;
     case F_PUT_RATE:
+        if (u == 0 && cfg->cmd == BENCH_CMD_WATCH_LATENCY)
+            return fail(p, "invalid argument \"%s\" for \"%s\" flag: must be at least 1", v, name);
         cfg->rate = u;
         break;
     }
@@ -475,7 +492,38 @@ static const char *find_command(int argc, char **argv)
     return NULL;
 }
 
-static void print_flag_lines(FILE *out, unsigned want, bool global)
+/* The default of a number flag whose default depends on the command (watch and watch-latency
+ * start from etcd's defaults for them), printed into buf; NULL for the others. */
+static const char *cmd_default(const struct flag *f, enum bench_cmd cmd, char *buf, size_t len)
+{
+    struct bench_config c;
+    bench_config_default(&c, cmd);
+    uint64_t v;
+    switch (f->id) {
+    case F_KEY_SIZE:
+        v = c.key_size;
+        break;
+    case F_VAL_SIZE:
+        v = c.val_size;
+        break;
+    case F_PUT_TOTAL:
+        v = c.total;
+        break;
+    case F_PUT_RATE:
+        v = c.rate;
+        break;
+    case F_WATCH_PER_STREAM:
+    case F_WATCHERS_PER_STREAM:
+        v = c.watch_per_stream;
+        break;
+    default:
+        return NULL;
+    }
+    snprintf(buf, len, "%" PRIu64, v);
+    return buf;
+}
+
+static void print_flag_lines(FILE *out, enum bench_cmd cmd, unsigned want, bool global)
 {
     for (size_t i = 0; i < N_FLAGS; i++) {
         const struct flag *f = &flags[i];
@@ -489,8 +537,10 @@ static void print_flag_lines(FILE *out, unsigned want, bool global)
         else
             snprintf(left, sizeof left, "      --%s %s", f->name, kinds[f->kind]);
         fprintf(out, "%-34s %s", left, f->usage);
-        if (f->defval)
-            fprintf(out, " (default %s)", f->defval);
+        char num[24];
+        const char *def = cmd_default(f, cmd, num, sizeof num);
+        if (def || f->defval)
+            fprintf(out, " (default %s)", def ? def : f->defval);
         fputc('\n', out);
     }
 }
@@ -502,10 +552,14 @@ static void usage(FILE *out, enum bench_cmd cmd)
                    "workloads, flags and report of etcd's benchmark tool.\n\n"
                    "Usage:\n  " PROG " [command]\n\nAvailable Commands:\n",
               out);
+        int pad = 9; /* cobra pads the names to the longest */
         for (size_t i = 0; i < N_COMMANDS; i++)
-            fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+            if ((int)strlen(commands[i].name) > pad)
+                pad = (int)strlen(commands[i].name);
+        for (size_t i = 0; i < N_COMMANDS; i++)
+            fprintf(out, "  %-*s %s\n", pad, commands[i].name, commands[i].summary);
         fputs("\nFlags:\n", out);
-        print_flag_lines(out, ON(BENCH_CMD_NONE), true);
+        print_flag_lines(out, BENCH_CMD_NONE, ON(BENCH_CMD_NONE), true);
         fputs("\nUse \"" PROG " [command] --help\" for more information about a command.\n", out);
         return;
     }
@@ -515,21 +569,29 @@ static void usage(FILE *out, enum bench_cmd cmd)
         fprintf(out, "%s\n\nUsage:\n  " PROG " %s%s [flags]\n\nFlags:\n", commands[i].summary,
                 commands[i].name, commands[i].args);
     }
-    print_flag_lines(out, ON(cmd), false);
+    print_flag_lines(out, cmd, ON(cmd), false);
     fputs("\nGlobal Flags:\n", out);
-    print_flag_lines(out, ON(cmd), true);
+    print_flag_lines(out, cmd, ON(cmd), true);
 }
 
 /* Checks across flags, once all are read. */
 static int validate(struct parser *p)
 {
     struct bench_config *cfg = p->cfg;
-    if (cfg->cmd == BENCH_CMD_WATCH) {
+    if (cfg->cmd == BENCH_CMD_WATCH || cfg->cmd == BENCH_CMD_WATCH_LATENCY) {
         if (cfg->val_size < 8)
-            return fail(p, "--val-size must be at least 8 for watch (each value carries the time "
-                           "of its put)");
+            return fail(p, "--val-size must be at least 8 for %s (each value carries %s)",
+                        bench_cmd_name(cfg->cmd),
+                        cfg->cmd == BENCH_CMD_WATCH ? "the time of its put" : "its put's number");
+        if (cfg->cmd == BENCH_CMD_WATCH_LATENCY && cfg->key_size < 1)
+            return fail(p, "--key-size must be at least 1");
+        if (cfg->cmd == BENCH_CMD_WATCH_LATENCY &&
+            (uint64_t)cfg->streams * cfg->watch_per_stream * cfg->total > BENCH_MAX_LATENCY_EVENTS)
+            return fail(p, "--streams times --watchers-per-stream times --put-total must be at "
+                           "most 67108864 (each event's time is kept)");
         if ((uint64_t)cfg->streams * cfg->watch_per_stream > BENCH_MAX_CLIENTS)
-            return fail(p, "--streams times --watch-per-stream must be at most 1000000");
+            return fail(p, "--streams times --%s must be at most 1000000",
+                        cfg->cmd == BENCH_CMD_WATCH ? "watch-per-stream" : "watchers-per-stream");
     }
     if (cfg->cmd == BENCH_CMD_PUT || cfg->cmd == BENCH_CMD_TXN_PUT || cfg->cmd == BENCH_CMD_WATCH) {
         if (cfg->key_size < 1)

@@ -19,7 +19,8 @@ enum bench_cmd {
     BENCH_CMD_PUT,      /* put: one key per PutRequest */
     BENCH_CMD_RANGE,    /* range KEY [END]: one RangeRequest, repeated */
     BENCH_CMD_TXN_PUT,  /* txn-put: a TxnRequest of --txn-ops puts */
-    BENCH_CMD_WATCH /* watch: watchers on one prefix, then puts under it (client/bench/watch.h) */
+    BENCH_CMD_WATCH, /* watch: watchers on one prefix, then puts under it (client/bench/watch.h) */
+    BENCH_CMD_WATCH_LATENCY /* watch-latency: watchers on one key, paced puts of it (watch.h) */
 };
 
 /* How the result is written to stdout. */
@@ -29,12 +30,13 @@ enum bench_output {
 };
 
 /* Upper bounds on what a flag accepts, so that a typo cannot ask for terabytes. */
-#define BENCH_MAX_TOTAL     1000000000ULL /* --total */
-#define BENCH_MAX_CLIENTS   1000000U      /* --clients */
-#define BENCH_MAX_CONNS     100000U       /* --conns */
-#define BENCH_MAX_DATA_SIZE (64u << 20)   /* --key-size, --val-size (64 MiB) */
-#define BENCH_MAX_TXN_OPS   100000U       /* --txn-ops */
-#define BENCH_MAX_ENDPOINTS 1024U         /* entries of --endpoints */
+#define BENCH_MAX_TOTAL          1000000000ULL /* --total */
+#define BENCH_MAX_CLIENTS        1000000U      /* --clients */
+#define BENCH_MAX_CONNS          100000U       /* --conns */
+#define BENCH_MAX_DATA_SIZE      (64u << 20)   /* --key-size, --val-size (64 MiB) */
+#define BENCH_MAX_TXN_OPS        100000U       /* --txn-ops */
+#define BENCH_MAX_ENDPOINTS      1024U         /* entries of --endpoints */
+#define BENCH_MAX_LATENCY_EVENTS (1ULL << 26)  /* watch-latency: watchers × puts (times kept) */
 
 struct bench_config {
     enum bench_cmd cmd;           /* the workload */

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #include "client/bench/json.h"
@@ -78,6 +79,10 @@ const struct bench_workload bench_workload_watch_put = {
 
 struct wrun {
     const struct bench_config *cfg;
+    bool latency;       /* watch-latency: one key; events timed from their put's answer */
+    uint8_t *key;       /* latency: the key put and watched (key_size bytes) */
+    uint64_t *ack_ns;   /* latency: when put i was answered (0: it failed) */
+    uint64_t *event_ns; /* latency: watcher w's event of put i at [w * total + i] (0: none) */
     char *const *endpoints;
     size_t n_endpoints;
     FILE *err;
@@ -147,11 +152,14 @@ static void on_watch(struct cl_watch *w, const Etcdserverpb__WatchResponse *resp
     uint64_t now = uv_hrtime();
     for (size_t i = 0; i < resp->n_events; i++) {
         const Mvccpb__KeyValue *kv = resp->events[i]->kv;
-        uint64_t sent;
-        if (!kv || kv->value.len < sizeof sent)
+        uint64_t v; /* watch: the put's send time; watch-latency: its number */
+        if (!kv || kv->value.len < sizeof v)
             continue;
-        memcpy(&sent, kv->value.data, sizeof sent);
-        bench_stats_ok(&r->res->events, now > sent ? now - sent : 0);
+        memcpy(&v, kv->value.data, sizeof v);
+        if (!r->latency)
+            bench_stats_ok(&r->res->events, now > v ? now - v : 0);
+        else if (v < r->cfg->total)
+            r->event_ns[(uint64_t)(w - r->watches) * r->cfg->total + v] = now;
         r->res->received++;
     }
     if (resp->n_events)
@@ -186,6 +194,9 @@ static void *watch_thread(void *arg)
                                  .range_end = end,
                                  .range_end_len = sizeof end - 1,
                                  .created_notify = true};
+    if (r->latency)
+        o = (struct cl_watch_options){
+            .key = r->key, .key_len = cfg->key_size, .created_notify = true};
     bool failed = false;
     for (unsigned i = 0; i < cfg->conns && !failed; i++) {
         struct cl_options co;
@@ -217,6 +228,74 @@ static void *watch_thread(void *arg)
     return NULL;
 }
 
+/* watch-latency's puts, as etcd's: one client puts the key put-total times, one at a time, at
+ * most put-rate a second (a put that is late goes at once: the rate holds over the run), each
+ * value carrying the put's number. Each answer's time is kept for the watchers' latencies. */
+static int latency_puts(struct wrun *r, char *const *endpoints, size_t n)
+{
+    const struct bench_config *cfg = r->cfg;
+    struct bench_watch_result *res = r->res;
+    void *shared = NULL;
+    if (bench_value_new(cfg, bench_seed(), &shared)) {
+        fprintf(r->err, "cairn-bench: out of memory\n");
+        return -1;
+    }
+    struct bench_value *value = shared;
+    struct cl_options co;
+    cl_options_default(&co);
+    co.endpoints = (const char *const *)endpoints;
+    co.n_endpoints = n;
+    if (cfg->dial_timeout_ms)
+        co.dial_timeout_ms = cfg->dial_timeout_ms;
+    struct cl_sync *sync;
+    if (cl_sync_new(&co, &sync)) {
+        fprintf(r->err, "cairn-bench: cannot make the put client\n");
+        bench_value_free(shared);
+        return -1;
+    }
+    Etcdserverpb__PutRequest req = ETCDSERVERPB__PUT_REQUEST__INIT;
+    req.key = (ProtobufCBinaryData){cfg->key_size, r->key};
+    req.value = (ProtobufCBinaryData){value->len, value->bytes};
+    uint64_t t0 = uv_hrtime(), interval = 1000000000u / cfg->rate, end = t0;
+    for (uint64_t i = 0; i < cfg->total; i++) {
+        uint64_t due = t0 + i * interval, now = uv_hrtime();
+        if (now < due) {
+            struct timespec ts = {(time_t)((due - now) / 1000000000u),
+                                  (long)((due - now) % 1000000000u)};
+            nanosleep(&ts, NULL);
+        }
+        memcpy(value->bytes, &i, sizeof i);
+        struct cl_call call = {0};
+        uint64_t start = uv_hrtime();
+        int code = cl_sync_call(sync, &call, &cl_method_put, &req.base);
+        end = uv_hrtime();
+        if (code == GRPC_OK) {
+            bench_stats_ok(&res->puts, end - start);
+            r->ack_ns[i] = end;
+        } else {
+            bench_stats_error(&res->puts, call.message ? call.message : "put failed");
+        }
+        cl_call_reset(&call);
+    }
+    res->puts_ns = end - t0;
+    cl_sync_free(sync);
+    bench_value_free(shared);
+    return 0;
+}
+
+/* watch-latency: each watcher's event of put i, timed from put i's answer (0 when the event came
+ * first, as etcd's benchmark counts it). */
+static void latency_events(struct wrun *r)
+{
+    uint64_t total = r->cfg->total;
+    for (uint64_t w = 0; w < r->n_watches; w++)
+        for (uint64_t i = 0; i < total; i++) {
+            uint64_t ev = r->event_ns[w * total + i], ack = r->ack_ns[i];
+            if (ev && ack)
+                bench_stats_ok(&r->res->events, ev > ack ? ev - ack : 0);
+        }
+}
+
 int bench_watch_run(const struct bench_config *cfg, char *const *endpoints, size_t n,
                     struct bench_watch_result *res, FILE *err)
 {
@@ -239,12 +318,21 @@ int bench_watch_run(const struct bench_config *cfg, char *const *endpoints, size
     r->clients = calloc(cfg->conns, sizeof *r->clients);
     r->watchers = calloc(cfg->streams, sizeof *r->watchers);
     r->watches = calloc(r->n_watches, sizeof *r->watches);
+    bool lat_ok = true;
+    if ((r->latency = cfg->cmd == BENCH_CMD_WATCH_LATENCY)) {
+        r->key = calloc(1, cfg->key_size);
+        r->ack_ns = calloc(cfg->total, sizeof *r->ack_ns);
+        r->event_ns = calloc(res->expected, sizeof *r->event_ns);
+        lat_ok = r->key && r->ack_ns && r->event_ns;
+        if (r->key)
+            bench_key_write(r->key, cfg->key_size, 0);
+    }
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cond, NULL);
     int rc = -1;
     pthread_t th;
     bool started = false;
-    if (!r->clients || !r->watchers || !r->watches || uv_loop_init(&r->loop)) {
+    if (!r->clients || !r->watchers || !r->watches || !lat_ok || uv_loop_init(&r->loop)) {
         fprintf(err, "cairn-bench: out of memory\n");
         goto out;
     }
@@ -266,13 +354,19 @@ int bench_watch_run(const struct bench_config *cfg, char *const *endpoints, size
     bool failed = r->failed;
     pthread_mutex_unlock(&r->mu);
     uint64_t t0 = uv_hrtime();
-    if (!failed && bench_run(cfg, endpoints, n, &res->puts, &res->puts_ns, err) == 0)
+    if (failed)
+        bench_stats_init(&res->puts, 0);
+    else if (r->latency ? bench_stats_init(&res->puts, cfg->total) == 0 &&
+                              latency_puts(r, endpoints, n) == 0
+                        : bench_run(cfg, endpoints, n, &res->puts, &res->puts_ns, err) == 0)
         rc = 0;
     atomic_store(&r->puts_done, true);
     uv_async_send(&r->wake);
     pthread_join(th, NULL);
     uv_loop_close(&r->loop);
     res->events_ns = r->last_event_ns > t0 ? r->last_event_ns - t0 : 0;
+    if (r->latency)
+        latency_events(r);
 out:
     if (!started)
         bench_stats_init(&res->puts, 0);
@@ -281,6 +375,9 @@ out:
     free(r->clients);
     free(r->watchers);
     free(r->watches);
+    free(r->key);
+    free(r->ack_ns);
+    free(r->event_ns);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cond);
     free(r);
@@ -313,14 +410,15 @@ void bench_watch_report(FILE *out, const struct bench_config *cfg, char *const *
     bench_stats_summarize(&res->events, res->events_ns, &ev);
     bench_stats_summarize(&res->puts, res->puts_ns, &puts);
     double eps = res->events_ns ? (double)res->received * 1e9 / (double)res->events_ns : 0;
+    bool latency = cfg->cmd == BENCH_CMD_WATCH_LATENCY;
     if (cfg->output == BENCH_OUT_JSON) {
         fprintf(out,
-                "{\"workload\": \"watch\", \"streams\": %u, \"watch_per_stream\": %u, "
+                "{\"workload\": \"%s\", \"streams\": %u, \"watch_per_stream\": %u, "
                 "\"watchers\": %llu, \"expected_events\": %llu, \"events\": %llu, "
                 "\"events_per_s\": %.3f, \"watch_errors\": %llu, \"events_report\": ",
-                cfg->streams, cfg->watch_per_stream, (unsigned long long)res->watchers,
-                (unsigned long long)res->expected, (unsigned long long)res->received, eps,
-                (unsigned long long)res->watch_errors);
+                bench_cmd_name(cfg->cmd), cfg->streams, cfg->watch_per_stream,
+                (unsigned long long)res->watchers, (unsigned long long)res->expected,
+                (unsigned long long)res->received, eps, (unsigned long long)res->watch_errors);
         struct bench_json_info info = {.workload = "watch-events",
                                        .endpoints = (const char *const *)endpoints,
                                        .n_endpoints = n,
@@ -336,6 +434,13 @@ void bench_watch_report(FILE *out, const struct bench_config *cfg, char *const *
     fprintf(out, "%u streams, %u watchers each: %llu of %llu events received, %.4f events/sec\n",
             cfg->streams, cfg->watch_per_stream, (unsigned long long)res->received,
             (unsigned long long)res->expected, eps);
+    if (latency) { /* etcd's watch-latency: the puts, then the events timed from their answers */
+        fputs("\nPut summary:\n", out);
+        bench_report_text(out, &puts, &res->puts, cfg->precise);
+        fputs("\nWatch events summary:\n", out);
+        bench_report_text(out, &ev, &res->events, cfg->precise);
+        return;
+    }
     fputs("\nWatch events received summary (put-to-event latency):\n", out);
     bench_report_text(out, &ev, &res->events, cfg->precise);
     fputs("\nPut summary:\n", out);

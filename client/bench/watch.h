@@ -8,7 +8,12 @@
  * watcher takes its event's latency from it. The run ends when every watcher has every event,
  * or when none arrived for 10 s after the last put was answered (then fewer are reported).
  * Events per second: events received / (last event − first put). The watchers run on a thread of
- * their own, with a loop and clients of their own, so receiving does not slow the puts. */
+ * their own, with a loop and clients of their own, so receiving does not slow the puts.
+ *
+ * watch-latency is etcd's command of that name: the watchers (--streams × --watchers-per-stream)
+ * all watch one key of --key-size bytes; one client puts it --put-total times, one put at a time,
+ * at most --put-rate a second, each value carrying the put's number; an event's latency is from
+ * its put's answer to its arrival (0 when it came before the answer). */
 #ifndef CAIRN_CLIENT_BENCH_WATCH_H
 #define CAIRN_CLIENT_BENCH_WATCH_H
 
@@ -23,7 +28,7 @@
 struct bench_watch_result {
     struct bench_stats puts;   /* the puts' latencies and errors */
     uint64_t puts_ns;          /* from the first put to the last answer */
-    struct bench_stats events; /* put-to-event latency of every event received */
+    struct bench_stats events; /* put-to-event (latency: answer-to-event) latency of each event */
     uint64_t events_ns;        /* from the first put to the last event */
     uint64_t received;         /* events received (the latencies kept are capped at 2^26) */
     uint64_t expected;         /* puts × watchers */
@@ -37,8 +42,8 @@ int bench_watch_run(const struct bench_config *cfg, char *const *endpoints, size
                     struct bench_watch_result *res, FILE *err);
 
 /* Writes the result: etcd-style report text of the events and the puts, or one JSON object
- * {"workload": "watch", streams, watch_per_stream, watchers, expected_events, events,
- * events_per_s, watch_errors, "events_report": {latencies as the other workloads' JSON},
+ * {"workload": "watch" or "watch-latency", streams, watch_per_stream, watchers, expected_events,
+ * events, events_per_s, watch_errors, "events_report": {latencies as the other workloads' JSON},
  * "puts": {…}}. */
 void bench_watch_report(FILE *out, const struct bench_config *cfg, char *const *endpoints, size_t n,
                         struct bench_watch_result *res);

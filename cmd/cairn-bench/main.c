@@ -33,7 +33,7 @@ int main(int argc, char **argv)
         eps = leader;
         n_eps = n_leader;
     }
-    if (cfg.cmd == BENCH_CMD_WATCH) {
+    if (cfg.cmd == BENCH_CMD_WATCH || cfg.cmd == BENCH_CMD_WATCH_LATENCY) {
         struct bench_watch_result wres;
         int wrc = bench_watch_run(&cfg, eps, n_eps, &wres, stderr);
         if (wrc == 0)

@@ -191,7 +191,7 @@ def test_text_report_errors(server, cairn_bench):
 def test_help(cairn_bench):
     p = bench(cairn_bench, "--help")
     assert p.returncode == 0
-    for cmd in ("put", "range", "txn-put", "watch"):
+    for cmd in ("put", "range", "txn-put", "watch", "watch-latency"):
         assert cmd in p.stdout
     p = bench(cairn_bench, "put", "--help")
     assert p.returncode == 0
@@ -201,6 +201,12 @@ def test_help(cairn_bench):
         assert flag in p.stdout, flag
     p = bench(cairn_bench, "range", "-h")
     assert p.returncode == 0 and "--consistency" in p.stdout
+    p = bench(cairn_bench, "watch-latency", "--help")
+    assert p.returncode == 0
+    for flag, default in (("--put-rate", 100), ("--put-total", 1000), ("--streams", 10),
+                          ("--watchers-per-stream", 10), ("--key-size", 32), ("--val-size", 32)):
+        (line,) = [x for x in p.stdout.splitlines() if x.split()[:1] == [flag]]
+        assert line.endswith(f"(default {default})"), line  # etcd's defaults for the command
 
 
 @pytest.mark.parametrize("args", [
@@ -230,6 +236,12 @@ def test_help(cairn_bench):
     ["watch", "--val-size", "4"],
     ["watch", "--streams", "0"],
     ["watch", "--total", "5"],
+    ["watch-latency", "--put-rate", "0"],
+    ["watch-latency", "--watchers-per-stream", "0"],
+    ["watch-latency", "--watch-per-stream", "5"],
+    ["watch-latency", "--key-space-size", "5"],
+    ["watch-latency", "--val-size", "7"],
+    ["watch-latency", "--streams", "1000", "--watchers-per-stream", "1000", "--put-total", "100"],
     ["put", "--put-total", "5"],
     ["--endpoints", "", "put"],
     ["--endpoints", "a:1,,b:2", "put"],
@@ -282,3 +294,22 @@ def test_watch(server, cairn_bench):
     # the keys are under the workload's prefix, values of --val-size bytes
     value, _ = server.client().get(b"watch-bench/" + zigzag_key(0, 32))
     assert value is not None and len(value) == 16
+
+
+def test_watch_latency(server, cairn_bench):
+    """etcd's watch-latency: watchers of one key, paced puts of it; every watcher gets every put's
+    event, each timed from its put's answer."""
+    r = bench_json(cairn_bench, server, "watch-latency", "--streams", "3",
+                   "--watchers-per-stream", "4", "--put-total", "150", "--put-rate", "500",
+                   "--val-size", "20", "--key-size", "12")
+    assert r["workload"] == "watch-latency" and r["streams"] == 3 and r["watch_per_stream"] == 4
+    assert r["watchers"] == 12
+    assert r["expected_events"] == r["events"] == 150 * 12
+    assert r["watch_errors"] == 0
+    check_numbers(r["puts"], 150)
+    ev = r["events_report"]
+    assert ev["ok"] == 150 * 12
+    pct = [ev["percentiles_ms"][k] for k in PCTLS]
+    assert pct == sorted(pct) and ev["min_ms"] <= pct[0] and pct[-1] <= ev["max_ms"]
+    count, rev = key_count(server)
+    assert count == 1 and rev == 1 + 150  # one key, put 150 times
