@@ -50,8 +50,8 @@ from etcd3 import etcdrpc
 
 import cluster as cluster_mod
 from cluster import Cluster
-from conftest import (BLANK, CLUSTER_TOKEN, etcd_cluster_id, etcd_member_id, normalize,
-                      require_kind)
+from conftest import (BLANK, CLUSTER_TOKEN, ETCDCTL, etcd_cluster_id, etcd_member_id,
+                      normalize, require_kind)
 from watchwire import (INVALID_WATCH_ID, NODELETE, NOPUT, PUT, CtlWatch, StreamEnded,
                        WatchStream, create_request, events_of, prefix_end, size_with)
 
@@ -1059,6 +1059,55 @@ def test_cluster_watchers_survive_leader_kill(watch_cluster):
         assert by_key == state, name
         for rev, (k, v) in acked.items():
             assert (rev, "PUT", k, v) in f.seen, (name, rev)
+
+
+@pytest.mark.parametrize("tool", ["etcdctl", "cairnctl"])
+def test_cluster_client_watch_resumes_as_members_die(watch_cluster, tool, cairnctl):
+    """A watch through a client given all three endpoints — etcdctl (clientv3) or cairnctl (our C
+    client library) — while each member in turn is killed and restarted, with puts meanwhile:
+    whichever member carried the stream, the client resumes on another from the last revision it
+    delivered + 1, so it prints every put's event exactly once, in order."""
+    cl = watch_cluster(3)
+    start = cl.wait_converged() + 1
+    endpoints = ",".join(m.endpoint for m in cl)
+    binary = ETCDCTL if tool == "etcdctl" else cairnctl
+    acked = {}
+
+    def put_through(members, i):
+        m = members[i % len(members)]
+        r = retry(lambda: m.put(f"r/{i:03d}", f"v{i}"), f"put r/{i:03d} on {m.name}")
+        acked[r.header.revision] = (f"r/{i:03d}".encode(), f"v{i}".encode())
+
+    def seen(text):
+        out = []
+        for line in text.splitlines():
+            for e in json.loads(line).get("Events") or []:
+                out.append((e["kv"]["mod_revision"], base64.b64decode(e["kv"]["key"]),
+                            base64.b64decode(e["kv"].get("value", ""))))
+        return out
+
+    with CtlWatch(endpoints, "--prefix", "r/", "--rev", str(start), "-w", "json",
+                  binary=binary) as w:
+        i = 0
+        for victim in list(cl):
+            for _ in range(20):
+                put_through(list(cl), i)
+                i += 1
+            victim.kill9()
+            survivors = [m for m in cl if m is not victim]
+            for _ in range(20):
+                put_through(survivors, i)
+                i += 1
+            cl.restart(victim)
+        last = max(acked)
+        text = w.wait_for(lambda t: any(r == last for r, _, _ in seen(t.rsplit("\n", 1)[0])),
+                          timeout=60, what="the last put's event")
+    events = seen(text.rsplit("\n", 1)[0])
+    revs = [r for r, _, _ in events]
+    # nothing but these puts (and a retried one's second write) changes the cluster
+    assert revs == list(range(start, last + 1)), "a gap, a duplicate or a reordering"
+    got = {r: (k, v) for r, k, v in events}
+    assert all(got[r] == kv for r, kv in acked.items())
 
 
 def test_raw_malformed_requests(server):

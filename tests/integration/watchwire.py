@@ -11,6 +11,7 @@ WatchStream: one bidirectional Watch stream with a reader thread; every wait has
 CtlWatch: `etcdctl watch ...` as a child process with its stdout collected as it comes.
 """
 
+import os
 import queue
 import subprocess
 import threading
@@ -413,15 +414,16 @@ def events_of(responses, watch_id=None):
 
 class CtlWatch:
     """`etcdctl --endpoints endpoint watch args...` (or another long-running command: lock,
-    elect) running in the background; .out() is its
-    stdout so far (text). Always stop() it (it is also a context manager)."""
+    elect; or the same through another binary, e.g. cairnctl) running in the background; .out()
+    is its stdout so far (text). Always stop() it (it is also a context manager)."""
 
-    def __init__(self, endpoint, *args, command="watch"):
+    def __init__(self, endpoint, *args, command="watch", binary=ETCDCTL, env_extra=None):
         self.args = (command, *args)
+        self.name = os.path.basename(str(binary))
         self.proc = subprocess.Popen(
-            [ETCDCTL, "--endpoints", endpoint, "--dial-timeout", "5s", command, *args],
+            [str(binary), "--endpoints", endpoint, "--dial-timeout", "5s", command, *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=clean_env(ETCDCTL_API="3"), start_new_session=True)
+            env=clean_env(ETCDCTL_API="3", **(env_extra or {})), start_new_session=True)
         self._out, self._err = bytearray(), bytearray()
         self._cond = threading.Condition()
         self._threads = [threading.Thread(target=self._pump, args=(f, buf), daemon=True)
@@ -464,18 +466,27 @@ class CtlWatch:
                 if pred(text):
                     return text
                 if self.proc.poll() is not None and not any(t.is_alive() for t in self._threads):
-                    raise AssertionError(f"etcdctl {' '.join(self.args)} exited "
+                    raise AssertionError(f"{self.name} {' '.join(self.args)} exited "
                                          f"{self.proc.returncode} before {what}; stdout "
                                          f"{text!r}, stderr {self._err.decode(errors='replace')!r}")
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"etcdctl {' '.join(self.args)}: no {what} within "
+                    raise AssertionError(f"{self.name} {' '.join(self.args)}: no {what} within "
                                          f"{timeout}s; stdout {text!r}, stderr "
                                          f"{self._err.decode(errors='replace')!r}")
                 self._cond.wait(min(left, 0.5))
 
+    def signal(self, signum, timeout=30):
+        """Sends signum and waits (with a deadline) for the exit; returns the exit code, with
+        all of stdout and stderr collected. stop() still runs (a no-op then)."""
+        self.proc.send_signal(signum)
+        rc = self.proc.wait(timeout)
+        for t in self._threads:
+            t.join(10)
+        return rc
+
     def stop(self):
-        """Ends etcdctl (SIGTERM, then SIGKILL) and returns its whole stdout."""
+        """Ends the process (SIGTERM, then SIGKILL) and returns its whole stdout."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
