@@ -483,7 +483,7 @@ static void on_keepalive(struct grpc_call *call, const uint8_t *msg, size_t len,
     struct api_server *s = ctx;
     struct ka_stream *ka = grpc_call_data(call);
     if (!ka) {
-        int refuse = api_stream_refusal(s, call);
+        int refuse = api_call_refusal(s, call);
         if (refuse) {
             grpc_call_finish(call, cairn_err_grpc_code(refuse), cairn_strerror(refuse));
             return;

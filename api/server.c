@@ -29,10 +29,12 @@ static bool learner_serves(const char *path)
            !strcmp(path, "/etcdserverpb.KV/Range") || !strncmp(path, "/cairn.Internal/", 16);
 }
 
-int api_stream_refusal(struct api_server *srv, struct grpc_call *call)
+int api_call_refusal(struct api_server *srv, struct grpc_call *call)
 {
-    if (srv->prop->is_learner(srv->prop))
+    if (srv->prop->is_learner(srv->prop) && !learner_serves(grpc_call_path(call)))
         return CAIRN_E_LEARNER_NOT_SUPPORTED;
+    /* etcd's interceptor: a client that requires a leader ("hasleader" metadata, as clientv3's
+     * WithRequireLeader sets it) gets "no leader" at once while there is none */
     const char *hl = grpc_call_header(call, "hasleader");
     if (hl && !strcmp(hl, "true") && srv->prop->leader(srv->prop) == 0)
         return CAIRN_E_NO_LEADER;
@@ -51,15 +53,9 @@ struct api_ctx *api_ctx_new(struct api_server *srv, struct grpc_call *call)
     c->alloc.alloc = arena_pb_alloc;
     c->alloc.free = arena_pb_free;
     c->alloc.allocator_data = &c->arena;
-    /* etcd's interceptor: a client that requires a leader ("hasleader" metadata, as clientv3's
-     * WithRequireLeader sets it) gets "no leader" at once while there is none */
-    if (srv->prop->is_learner(srv->prop) && !learner_serves(grpc_call_path(call))) {
-        api_reply_err(c, CAIRN_E_LEARNER_NOT_SUPPORTED);
-        return NULL;
-    }
-    const char *hl = grpc_call_header(call, "hasleader");
-    if (hl && !strcmp(hl, "true") && srv->prop->leader(srv->prop) == 0) {
-        api_reply_err(c, CAIRN_E_NO_LEADER);
+    int refuse = api_call_refusal(srv, call);
+    if (refuse) {
+        api_reply_err(c, refuse);
         return NULL;
     }
     return c;

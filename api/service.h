@@ -29,12 +29,14 @@ struct api_ctx {
  * here; answers with the error when it cannot be obtained. */
 void api_linearizable(struct api_ctx *c, void (*read)(struct api_ctx *c));
 
-/* etcd's stream interceptor: the error a new stream (Watch, LeaseKeepAlive) is refused with —
- * LEARNER_NOT_SUPPORTED on a learner, NO_LEADER for a client that requires a leader while there is
- * none — or 0. */
-int api_stream_refusal(struct api_server *srv, struct grpc_call *call);
+/* etcd's interceptors: the error a call is refused with before its handler looks at it —
+ * LEARNER_NOT_SUPPORTED on a learner for what learners do not serve (all but Status and Range),
+ * NO_LEADER for a client that requires a leader while there is none — or 0. api_ctx_new() asks
+ * it for unary calls; streams (Watch, LeaseKeepAlive) ask it when they open. */
+int api_call_refusal(struct api_server *srv, struct grpc_call *call);
 
-/* A new context for call (NULL when memory is exhausted; the call is then answered). */
+/* A new context for call (NULL when memory is exhausted or api_call_refusal() refuses it; the
+ * call is then answered). */
 struct api_ctx *api_ctx_new(struct api_server *srv, struct grpc_call *call);
 
 /* Answers with status OK and msg (packed here), or with the error code and message of err

@@ -757,7 +757,7 @@ static void on_message(struct grpc_call *call, const uint8_t *msg, size_t len, v
     if (!s) {
         const char *hl = grpc_call_header(call, "hasleader");
         bool hasleader = hl && !strcmp(hl, "true");
-        int refuse = api_stream_refusal(srv, call);
+        int refuse = api_call_refusal(srv, call);
         if (refuse) {
             grpc_call_finish(call, cairn_err_grpc_code(refuse), cairn_strerror(refuse));
             return;
