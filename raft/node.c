@@ -1001,6 +1001,30 @@ static void on_cluster_mismatch(struct cluster_transport *t, const char *address
     fsm_fatal(&n->fsm, why);
 }
 
+/* The address of peer id's first peer URL as the member table has it now (a MemberUpdate
+ * changes it there; libraft keeps the one the member was added with). */
+static bool peer_address(struct cluster_transport *t, raft_id id, char *buf, size_t len)
+{
+    struct node *n = t->data;
+    store_tx *tx;
+    Cairn__MemberRecord **list;
+    size_t count;
+    if (store_tx_begin_view(n->st, &tx))
+        return false;
+    int err = members_load(tx, NULL, &list, &count);
+    store_tx_end(tx);
+    if (err)
+        return false;
+    bool found = false;
+    for (size_t i = 0; i < count && !found; i++) {
+        const Etcdserverpb__Member *m = list[i]->member;
+        if (m->id == id && !list[i]->removed && m->n_peerurls > 0)
+            found = url_host_port(m->peerurls[0], buf, len) == 0;
+    }
+    members_free(list, count);
+    return found;
+}
+
 static void on_cluster_adopted(struct cluster_transport *t)
 {
     struct node *n = t->data;
@@ -1069,6 +1093,7 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
     int rv = cluster_transport_init(&n->transport, loop, o->cluster_id);
     n->transport.mismatch = on_cluster_mismatch;
     n->transport.adopted = on_cluster_adopted;
+    n->transport.address_of = peer_address;
     n->transport.data = n;
     /* a member joining an existing cluster cannot compute the cluster's ID from its flags */
     n->transport.adopt = !o->bootstrap && n->fsm.applied == 0 && !has_raft_state(o->dir);

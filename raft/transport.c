@@ -281,6 +281,9 @@ static int ct_connect(struct raft_uv_transport *base, struct raft_uv_connect *re
                       const char *address, raft_uv_connect_cb cb)
 {
     struct cluster_transport *t = of(base);
+    char updated[256];
+    if (t->address_of && t->address_of(t, id, updated, sizeof updated))
+        address = updated;
     struct cluster_handshake *h = record_new(t); /* only t, req, id, address until then */
     if (!h)
         return RAFT_NOMEM;

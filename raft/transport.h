@@ -32,6 +32,11 @@ struct cluster_transport {
     void (*mismatch)(struct cluster_transport *t, const char *address, uint64_t theirs,
                      bool accepted);
     void (*adopted)(struct cluster_transport *t);
+    /* May be NULL: where to connect to reach peer id, in place of the address libraft has —
+     * libraft's configuration keeps the address a member was added with, and its peer URLs may
+     * have been updated since (etcd's MemberUpdate). Writes it into buf (len bytes) and returns
+     * true, or returns false for libraft's. */
+    bool (*address_of)(struct cluster_transport *t, raft_id id, char *buf, size_t len);
     void *data; /* the owner's */
 };
 

@@ -55,6 +55,7 @@ class Member:
         self.state = "new"        # --initial-cluster-state
         self.token = CLUSTER_TOKEN  # --initial-cluster-token
         self.stopped_by_test = False
+        self.member_id = None     # the ID once its peer URL was changed (else from the URL)
         self._client = None
         self._log_offset = 0
 
@@ -74,6 +75,8 @@ class Member:
 
     @property
     def id(self):
+        if self.member_id is not None:
+            return self.member_id
         return etcd_member_id([self.peer_url], self.token)
 
     def argv(self):

@@ -17,8 +17,7 @@ import pytest
 import etcd3
 from etcd3 import etcdrpc
 
-from cluster import Cluster
-from conftest import require_kind
+from conftest import cluster_factory
 
 NOT_FOUND = "etcdserver: requested lease not found"
 EXISTS = "etcdserver: lease already exists"
@@ -207,14 +206,8 @@ def test_alarms_refuse_grants_and_revokes(server):
 
 @pytest.fixture
 def cluster3(request):
-    require_kind("cairnd")
-    c = Cluster(3)
-    try:
-        yield c.start()
-    finally:
-        if getattr(request.node, "rep_call_failed", False):
-            print(c.log_tails())
-        c.close()
+    with cluster_factory(request) as make:
+        yield make(3)
 
 
 def keys_with_prefix(member, prefix):

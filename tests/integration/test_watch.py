@@ -48,10 +48,8 @@ import etcd3.events
 import etcd3.exceptions
 from etcd3 import etcdrpc
 
-import cluster as cluster_mod
-from cluster import Cluster
-from conftest import (BLANK, CLUSTER_TOKEN, ETCDCTL, etcd_cluster_id, etcd_member_id,
-                      normalize, require_kind)
+from conftest import (BLANK, CLUSTER_TOKEN, ETCDCTL, cluster_factory, etcd_cluster_id,
+                      etcd_member_id, normalize)
 from watchwire import (INVALID_WATCH_ID, NODELETE, NOPUT, PUT, CtlWatch, StreamEnded,
                        WatchStream, create_request, events_of, prefix_end, size_with)
 
@@ -760,7 +758,7 @@ def test_raw_slow_stream_of_many_watchers(server):
     from the history)."""
     keys = [b"w/%04d" % i for i in range(3000)]
     with WatchStream(server.endpoint) as ref, WatchStream(server.endpoint) as s:
-        start = ref.create("w/", range_end=prefix_end("w/"), prev_kv=True).revision
+        ref.create("w/", range_end=prefix_end("w/"), prev_kv=True)
         early = put(server, "w/early", "0")  # before the past watcher's start, and after it
         now = put(server, "w/early", "1")
         specs = {
@@ -907,31 +905,9 @@ def test_raw_stopped_reader_bounded_memory(servers):
 
 @pytest.fixture(params=["etcd", "cairnd"])
 def watch_cluster(request, monkeypatch):
-    """A factory: a 3-member cluster of either kind, by cluster.py. For "etcd" the helper runs
-    /usr/bin/etcd in place of cairnd (the flags it gives are etcd's), which proves the
-    expectations. Every process is ended and every directory removed afterwards."""
-    kind = request.param
-    require_kind(kind)
-    if kind == "etcd":
-        from pathlib import Path
-
-        from conftest import ETCD
-
-        monkeypatch.setattr(cluster_mod, "cairnd_binary", lambda: Path(ETCD))
-    made = []
-
-    def make(n):
-        c = Cluster(n)
-        made.append(c)
-        return c.start()
-
-    try:
+    """A factory: a cluster of etcd 3.4 or of cairnd members (conftest.cluster_factory)."""
+    with cluster_factory(request, request.param, monkeypatch) as make:
         yield make
-    finally:
-        for c in made:
-            if getattr(request.node, "rep_call_failed", False):
-                print(c.log_tails())
-            c.close()
 
 
 def retry(fn, what, timeout=30):
