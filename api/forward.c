@@ -11,8 +11,6 @@
  * or raft error; the request's own etcd result is the follower's to compute. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "api/service.h"
 #include "client/cairn_client.h"
@@ -34,8 +32,7 @@ struct fwd_call {
     uint64_t id; /* the request's id */
 };
 
-/* host:port of the first client URL leader published, into out. */
-static int leader_endpoint(struct api_server *s, uint64_t leader, char *out, size_t n)
+int api_leader_endpoint(struct api_server *s, uint64_t leader, char *out, size_t n)
 {
     store_tx *tx;
     Cairn__MemberRecord **list;
@@ -176,7 +173,7 @@ static int leader_client(struct api_server *s, uint64_t leader)
         return 0;
     drop_client(s);
     char endpoint[256];
-    int err = leader_endpoint(s, leader, endpoint, sizeof endpoint);
+    int err = api_leader_endpoint(s, leader, endpoint, sizeof endpoint);
     if (err)
         return err;
     struct cl_options o;
@@ -237,122 +234,6 @@ static void on_read_index_call(struct grpc_call *call, const uint8_t *msg, size_
         api_reply_err(c, rc);
 }
 
-/* ---------------------------------------------------------------------------------------------- */
-/* The store for a member behind the leader's log */
-
-static const struct cl_method snapshot_method = {
-    .path = "/cairn.Internal/Snapshot",
-    .request = &cairn__snapshot_request__descriptor,
-    .response = &cairn__snapshot_response__descriptor,
-    .idempotent = true,
-};
-
-#define SNAPSHOT_TIMEOUT_MS (10 * 60 * 1000)
-
-int api_fetch_store(void *owner, uint64_t leader)
-{
-    struct api_server *s = owner;
-    char endpoint[256];
-    int err = leader_endpoint(s, leader, endpoint, sizeof endpoint);
-    if (err)
-        return err;
-    struct cl_options o;
-    cl_options_default(&o);
-    const char *eps[1] = {endpoint};
-    o.endpoints = eps;
-    o.n_endpoints = 1;
-    struct cl_sync *sync;
-    if ((err = cl_sync_new(&o, &sync)))
-        return err;
-    /* blocking, on a private loop: this member cannot apply anything before it has a store */
-    struct cl_call call = {.timeout_ms = SNAPSHOT_TIMEOUT_MS};
-    Cairn__SnapshotRequest q = CAIRN__SNAPSHOT_REQUEST__INIT;
-    log_info("cairnd: fetching the store from the leader at %s", endpoint);
-    int code = cl_sync_call(sync, &call, &snapshot_method, &q.base);
-    if (code != GRPC_OK) {
-        err = error_of(&call);
-        log_error("cairnd: the leader did not send its store: %s",
-                  call.message ? call.message : "no message");
-    } else {
-        const Cairn__SnapshotResponse *r = (const Cairn__SnapshotResponse *)call.response;
-        err = store_install(s->st, r->store.data, r->store.len);
-        log_info("cairnd: received %zu bytes of store: %s", r->store.len, cairn_strerror(err));
-    }
-    cl_call_reset(&call);
-    cl_sync_free(sync);
-    return err;
-}
-
-struct snapshot_work {
-    uv_work_t work;
-    struct api_ctx *c;
-    store *st;
-    uint8_t *data; /* the copy (malloc'd) */
-    size_t len;
-    int err;
-};
-
-/* On the thread pool: LMDB's compacted copy into an anonymous file, then into memory. */
-static void copy_store(uv_work_t *w)
-{
-    struct snapshot_work *sw = w->data;
-    int fd = memfd_create("cairn-store-copy", MFD_CLOEXEC);
-    if (fd < 0) {
-        sw->err = CAIRN_E_IO;
-        return;
-    }
-    sw->err = store_copy(sw->st, fd);
-    off_t size = sw->err ? 0 : lseek(fd, 0, SEEK_END);
-    if (!sw->err && size < 0)
-        sw->err = CAIRN_E_IO;
-    if (!sw->err && !(sw->data = malloc(size ? (size_t)size : 1)))
-        sw->err = CAIRN_E_NOMEM;
-    for (size_t got = 0; !sw->err && got < (size_t)size;) {
-        ssize_t r = pread(fd, sw->data + got, (size_t)size - got, (off_t)got);
-        if (r <= 0)
-            sw->err = CAIRN_E_IO;
-        else
-            got += (size_t)r;
-    }
-    sw->len = (size_t)size;
-    close(fd);
-}
-
-static void copied(uv_work_t *w, int status)
-{
-    struct snapshot_work *sw = w->data;
-    struct api_ctx *c = sw->c;
-    if (status || sw->err) {
-        api_reply_err(c, sw->err ? sw->err : CAIRN_E_INTERNAL);
-    } else {
-        Cairn__SnapshotResponse r = CAIRN__SNAPSHOT_RESPONSE__INIT;
-        r.store.data = sw->data;
-        r.store.len = sw->len;
-        api_reply(c, &r.base);
-    }
-    free(sw->data);
-    free(sw);
-}
-
-static void on_snapshot_call(struct grpc_call *call, const uint8_t *msg, size_t len, void *ctx)
-{
-    struct api_ctx *c = api_ctx_new(ctx, call);
-    if (!c || !api_decode(c, &cairn__snapshot_request__descriptor, msg, len))
-        return;
-    struct snapshot_work *sw = calloc(1, sizeof *sw);
-    if (!sw) {
-        api_reply_err(c, CAIRN_E_NOMEM);
-        return;
-    }
-    sw->c = c;
-    sw->st = c->srv->st;
-    sw->work.data = sw;
-    if (uv_queue_work(c->srv->loop, &sw->work, copy_store, copied)) {
-        free(sw);
-        api_reply_err(c, CAIRN_E_INTERNAL);
-    }
-}
-
 void api_forward_stop(struct api_server *s)
 {
     drop_client(s);
@@ -400,5 +281,4 @@ void api_forward_register(struct api_server *s)
 {
     api_add_method(s, "/cairn.Internal/Forward", false, on_forward);
     api_add_method(s, "/cairn.Internal/ReadIndex", false, on_read_index_call);
-    api_add_method(s, "/cairn.Internal/Snapshot", false, on_snapshot_call);
 }

@@ -212,6 +212,7 @@ int api_server_init(struct api_server *s, uv_loop_t *loop, store *st, struct pro
     api_lease_register(s);
     api_unimplemented_register(s);
     api_forward_register(s);
+    api_snapshot_register(s);
     grpc_server_register(s->grpc, s->methods, s->n_methods);
     return api_watch_start(s) ? CAIRN_E_NOMEM : 0;
 }

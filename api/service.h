@@ -87,6 +87,14 @@ struct cl_method;
 int api_leader_call(struct api_server *s, uint64_t leader, struct cl_call *call,
                     const struct cl_method *m, const ProtobufCMessage *req);
 
+/* host:port of the first client URL leader published, into out (n bytes); CAIRN_E_NO_LEADER while
+ * it has published none. */
+int api_leader_endpoint(struct api_server *s, uint64_t leader, char *out, size_t n);
+
+/* The store for a member behind the leader's log: the leader's /cairn.Internal/Snapshot
+ * (api/snapshot.c; api_fetch_store() in server.h is the other side). */
+void api_snapshot_register(struct api_server *s);
+
 /* The error of a failed call to the leader (its etcd error, else "leader changed"); forgets the
  * leader's client when the leader no longer leads. */
 int api_leader_error(struct api_server *s, const struct cl_call *call);

@@ -454,7 +454,11 @@ void cl_sync_free(struct cl_sync *s);
 int cl_sync_call(struct cl_sync *s, struct cl_call *call, const struct cl_method *m,
                  const ProtobufCMessage *req);
 
-/* The client inside s (for cl_client_endpoints()). */
+/* Runs s's private loop until *done is true — set by a callback of what was started on
+ * cl_sync_client(s), such as a stream's on_end — or nothing is left to run. */
+void cl_sync_run(struct cl_sync *s, const bool *done);
+
+/* The client inside s (for cl_client_endpoints(), or streams run by cl_sync_run()). */
 struct cl_client *cl_sync_client(struct cl_sync *s);
 
 #endif

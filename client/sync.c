@@ -49,6 +49,12 @@ void cl_sync_free(struct cl_sync *s)
     free(s);
 }
 
+void cl_sync_run(struct cl_sync *s, const bool *done)
+{
+    while (!*done && uv_run(&s->loop, UV_RUN_ONCE))
+        ;
+}
+
 struct cl_client *cl_sync_client(struct cl_sync *s)
 {
     return s->c;

@@ -383,25 +383,76 @@ int store_copy(store *st, int fd)
     return rc ? tx_fail(NULL, rc) : 0;
 }
 
-int store_install(store *st, const void *data, size_t len)
+int store_copy_tmpfile(store *st, int *fd)
 {
+    *fd = open(st->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (*fd < 0)
+        return errno == ENOSPC ? CAIRN_E_NO_DISK : CAIRN_E_IO;
+    int err = store_copy(st, *fd);
+    if (err) {
+        close(*fd);
+        *fd = -1;
+    }
+    return err;
+}
+
+struct store_install {
+    store *st;
+    int fd;         /* INSTALL_FILE, being written */
+    char tmp[4200]; /* its path */
+};
+
+int store_install_begin(store *st, struct store_install **out)
+{
+    *out = NULL;
     if (st->wtx)
         return CAIRN_E_INVALID_ARGUMENT;
-    char tmp[4200], path[4200];
-    snprintf(tmp, sizeof tmp, "%s/%s", st->dir, INSTALL_FILE);
-    snprintf(path, sizeof path, "%s/data.mdb", st->dir);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return errno == ENOSPC ? CAIRN_E_NO_DISK : CAIRN_E_IO;
-    int err = write_all(fd, data, len);
-    if (!err && fdatasync(fd))
-        err = CAIRN_E_IO;
-    close(fd);
-    if (err) {
-        unlink(tmp);
+    struct store_install *in = calloc(1, sizeof *in);
+    if (!in)
+        return CAIRN_E_NOMEM;
+    in->st = st;
+    snprintf(in->tmp, sizeof in->tmp, "%s/%s", st->dir, INSTALL_FILE);
+    in->fd = open(in->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (in->fd < 0) {
+        int err = errno == ENOSPC ? CAIRN_E_NO_DISK : CAIRN_E_IO;
+        free(in);
         return err;
     }
+    *out = in;
+    return 0;
+}
+
+int store_install_write(struct store_install *in, const void *data, size_t len)
+{
+    return write_all(in->fd, data, len);
+}
+
+void store_install_abort(struct store_install *in)
+{
+    if (!in)
+        return;
+    close(in->fd);
+    unlink(in->tmp);
+    free(in);
+}
+
+int store_install_finish(struct store_install *in)
+{
+    store *st = in->st;
+    if (st->wtx) {
+        store_install_abort(in);
+        return CAIRN_E_INVALID_ARGUMENT;
+    }
+    int err = fdatasync(in->fd) ? CAIRN_E_IO : 0;
+    if (err) {
+        store_install_abort(in);
+        return err;
+    }
+    close(in->fd);
+    in->fd = -1;
     /* the copy is durable: swap it in for the data file, then open it in the same struct */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/data.mdb", st->dir);
     if (st->spare) {
         mdb_txn_abort(st->spare->txn);
         free(st->spare);
@@ -409,11 +460,13 @@ int store_install(store *st, const void *data, size_t len)
     }
     mdb_env_close(st->env);
     st->env = NULL;
-    if (rename(tmp, path)) {
-        unlink(tmp);
+    if (rename(in->tmp, path)) {
+        unlink(in->tmp);
+        free(in);
         st->failed = CAIRN_E_IO;
         return CAIRN_E_IO;
     }
+    free(in);
     int dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         fsync(dfd);
@@ -423,6 +476,19 @@ int store_install(store *st, const void *data, size_t len)
     if (err)
         st->failed = err;
     return err;
+}
+
+int store_install(store *st, const void *data, size_t len)
+{
+    struct store_install *in;
+    int err = store_install_begin(st, &in);
+    if (err)
+        return err;
+    if ((err = store_install_write(in, data, len))) {
+        store_install_abort(in);
+        return err;
+    }
+    return store_install_finish(in);
 }
 
 void store_close(store *st)

@@ -73,10 +73,30 @@ int store_open(const char *dir, const struct store_options *opts, store **out);
  * own read transaction: any thread, while the store is in use). */
 int store_copy(store *st, int fd);
 
-/* Replaces the store's data with a copy another store_copy() wrote (len bytes): written next to
- * it, flushed, swapped in and opened in the same handle, so pointers to st stay valid. No
- * transaction may be open. A crash before the swap leaves the old data; after it, the new. An
- * error after the old data was closed leaves st refusing all work (the owner must stop). */
+/* As store_copy(), into an unnamed temporary file in the store's directory (so a large copy
+ * takes disk, not memory). Returns 0 and *fd (the caller closes it; the file vanishes then). */
+int store_copy_tmpfile(store *st, int *fd);
+
+/* An installation of another store's copy in progress: the copy written next to the data file
+ * piece by piece (as it arrives from the network), then swapped in by store_install_finish(). */
+struct store_install;
+
+/* Starts one. No transaction may be open (CAIRN_E_INVALID_ARGUMENT). Returns 0 and *out. */
+int store_install_begin(store *st, struct store_install **out);
+
+/* Appends len bytes of the copy. CAIRN_E_NO_DISK when the disk is full. */
+int store_install_write(struct store_install *in, const void *data, size_t len);
+
+/* Flushes the copy, swaps it in for the store's data and opens it in the same handle, so pointers
+ * to the store stay valid; frees in. A crash before the swap leaves the old data; after it, the
+ * new. An error after the old data was closed leaves the store refusing all work (the owner must
+ * stop). */
+int store_install_finish(struct store_install *in);
+
+/* Drops an installation: the old data stays. Frees in. */
+void store_install_abort(struct store_install *in);
+
+/* The whole installation for a copy in memory (len bytes), as begin, write, finish. */
 int store_install(store *st, const void *data, size_t len);
 
 /* Closes the store. No transaction may be open. NULL is a no-op. */

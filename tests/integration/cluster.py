@@ -186,10 +186,11 @@ class Member:
             self._client.close()
             self._client = None
 
-    def range(self, key, serializable=False, prefix=False, revision=0):
+    def range(self, key, serializable=False, prefix=False, revision=0, count_only=False):
         """A raw RangeRequest on this member (key: str or bytes; prefix: every key under it)."""
         key = key.encode() if isinstance(key, str) else key
-        req = rpc().RangeRequest(key=key, serializable=serializable, revision=revision)
+        req = rpc().RangeRequest(key=key, serializable=serializable, revision=revision,
+                                 count_only=count_only)
         if prefix:
             req.range_end = prefix_end(key)
         return self.client().kvstub.Range(req, timeout=RPC_TIMEOUT)

@@ -8,6 +8,7 @@ skipped at the end.
 
 import base64
 import json
+import re
 import shutil
 import threading
 import time
@@ -552,20 +553,23 @@ def test_move_leader(cluster):
 def test_lagging_member_catches_up_by_snapshot(cluster):
     """A follower stopped while the others write past the snapshot threshold (and past the log
     entries kept behind a snapshot) comes back by installing the leader's store, then follows
-    the log again: every write is there, HashKV equal everywhere."""
+    the log again: every write is there, HashKV equal everywhere. The store (~6 MiB of values)
+    travels in several pieces of the leader's stream."""
     c = cluster(3, extra_args=["--snapshot-count", "500"])
     lagging = next(m for m in c if m is not c.leader())
     lagging.terminate()
     rest = [m for m in c if m is not lagging]
     # more than snapshot-count + the ~5000 requests of entries kept behind a snapshot
     for i in range(6000):
-        rest[i % 2].put(f"lag/{i:05d}", f"v{i}")
+        rest[i % 2].put(f"lag/{i:05d}", f"v{i}".ljust(1000, "."))
     c.restart(lagging)
     log = lagging.log_since_start()
     assert "fetching the store" in log and "installed the store" in log, log
+    received = re.search(r"received (\d+) bytes of store", log)
+    assert received and int(received.group(1)) > 3 * 1024 * 1024, log
     rest[0].put("after", "install")
     c.wait_converged()
-    r = lagging.range("lag/", prefix=True, serializable=True)
+    r = lagging.range("lag/", prefix=True, serializable=True, count_only=True)
     assert r.count == 6000
     assert lagging.range("after", serializable=True).kvs[0].value == b"install"
     hashes = c.hashkvs(0)
@@ -573,7 +577,7 @@ def test_lagging_member_catches_up_by_snapshot(cluster):
     # and it restarts from its installed store
     lagging.kill9()
     c.restart(lagging)
-    assert lagging.range("lag/05999").kvs[0].value == b"v5999"
+    assert lagging.range("lag/05999").kvs[0].value == b"v5999".ljust(1000, b".")
 
 
 def test_wrong_cluster_token_is_refused(cluster):

@@ -79,6 +79,52 @@ static void test_install_replaces_data_in_place(void **state)
     fx_close(dst);
 }
 
+/* The copy made into an unnamed file and installed in pieces, as a member receives it; an
+ * installation dropped half way leaves the old data. */
+static void test_install_in_pieces_and_abort(void **state)
+{
+    (void)state;
+    struct fx *src = fx_open(NULL), *dst = fx_open(NULL);
+    char key[16];
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof key, "k%03d", i);
+        assert_int_equal(fx_put(src, key, "value", 0, NULL), 0);
+    }
+    assert_int_equal(fx_put(dst, "only-in-dst", "x", 0, NULL), 0);
+    fx_reset(src);
+    fx_reset(dst);
+    int fd;
+    assert_int_equal(store_copy_tmpfile(src->st, &fd), 0);
+    off_t size = lseek(fd, 0, SEEK_END);
+    assert_true(size > 4096);
+    uint8_t *bytes = malloc((size_t)size);
+    assert_int_equal(pread(fd, bytes, (size_t)size, 0), size);
+    close(fd);
+    /* half of it, then dropped: nothing changed */
+    struct store_install *in;
+    assert_int_equal(store_install_begin(dst->st, &in), 0);
+    assert_int_equal(store_install_write(in, bytes, (size_t)size / 2), 0);
+    store_install_abort(in);
+    struct store_kv kv;
+    assert_int_equal(fx_get(dst, "only-in-dst", 0, &kv), 1);
+    char path[400];
+    snprintf(path, sizeof path, "%s/install.tmp", dst->dir);
+    assert_int_equal(access(path, F_OK), -1);
+    /* in pieces of 1000 bytes: the source's data */
+    assert_int_equal(store_install_begin(dst->st, &in), 0);
+    for (off_t o = 0; o < size; o += 1000) {
+        size_t n = size - o < 1000 ? (size_t)(size - o) : 1000;
+        assert_int_equal(store_install_write(in, bytes + o, n), 0);
+    }
+    assert_int_equal(store_install_finish(in), 0);
+    free(bytes);
+    assert_int_equal(fx_get(dst, "k299", 0, &kv), 1);
+    assert_int_equal(fx_get(dst, "only-in-dst", 0, &kv), 0);
+    assert_int_equal(fx_rev(dst), fx_rev(src));
+    fx_close(src);
+    fx_close(dst);
+}
+
 static void test_install_refused_with_open_write(void **state)
 {
     (void)state;
@@ -117,6 +163,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_install_replaces_data_in_place),
+        cmocka_unit_test(test_install_in_pieces_and_abort),
         cmocka_unit_test(test_install_refused_with_open_write),
         cmocka_unit_test(test_leftover_install_file_is_dropped),
     };

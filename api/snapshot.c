@@ -1,0 +1,304 @@
+/* api/snapshot.c — the store for a member whose log ends before the leader's first entry.
+ *
+ * Leader side: /cairn.Internal/Snapshot is a stream. On its request the thread pool writes LMDB's
+ * compacted copy of the committed state into an unnamed file in the data directory; the loop then
+ * sends the file in pieces of SNAPSHOT_PIECE bytes, each as the stream's send queue drains, and
+ * ends the stream with OK. So neither the copy nor its queue is held in memory, whatever the
+ * store's size.
+ *
+ * Member side: api_fetch_store() opens the stream to the leader's client port on a private loop
+ * (the member has nothing to serve before it has a store), writes each piece into the store's
+ * installation file as it arrives and swaps the copy in once the stream ended with OK and every
+ * byte of it came. A stream that fails, stalls for SNAPSHOT_IDLE_MS or ends short leaves the old
+ * data. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/server.h"
+#include "api/service.h"
+#include "client/cairn_client.h"
+#include "common/log.h"
+
+#define SNAPSHOT_PIECE   (1024 * 1024) /* bytes of the copy per response */
+#define SNAPSHOT_IDLE_MS (60 * 1000)   /* the member gives up when nothing arrives for this long */
+
+static const struct cl_method snapshot_method = {
+    .path = "/cairn.Internal/Snapshot",
+    .request = &cairn__snapshot_request__descriptor,
+    .response = &cairn__snapshot_response__descriptor,
+    .idempotent = true,
+};
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The leader's side */
+
+struct snap_send {
+    uv_work_t work;
+    struct grpc_call *call;
+    store *st;
+    uint8_t *piece; /* SNAPSHOT_PIECE bytes */
+    int fd;         /* the copy, -1 before it is made */
+    uint64_t size, sent;
+    int err;        /* making the copy */
+    bool copying;   /* the work is on the thread pool */
+    bool cancelled; /* the caller went away meanwhile */
+};
+
+static void send_free(struct snap_send *ss)
+{
+    if (ss->fd >= 0)
+        close(ss->fd);
+    free(ss->piece);
+    free(ss);
+}
+
+static void send_end(struct snap_send *ss, int err)
+{
+    grpc_call_set_data(ss->call, NULL);
+    if (err)
+        grpc_call_finish(ss->call, cairn_err_grpc_code(err), cairn_strerror(err));
+    else
+        grpc_call_finish(ss->call, GRPC_OK, NULL);
+    send_free(ss);
+}
+
+/* Sends pieces until the queue is over its high-water mark (on_writable goes on) or all went. */
+static void send_pieces(struct snap_send *ss)
+{
+    while (ss->sent < ss->size) {
+        uint64_t left = ss->size - ss->sent;
+        size_t n = left < SNAPSHOT_PIECE ? (size_t)left : SNAPSHOT_PIECE;
+        ssize_t r = pread(ss->fd, ss->piece, n, (off_t)ss->sent);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            log_error("cairnd: reading the store's copy failed: %s",
+                      r < 0 ? strerror(errno) : "short file");
+            send_end(ss, CAIRN_E_IO);
+            return;
+        }
+        Cairn__SnapshotResponse resp = CAIRN__SNAPSHOT_RESPONSE__INIT;
+        resp.store = (ProtobufCBinaryData){(size_t)r, ss->piece};
+        resp.size = ss->size;
+        size_t len = protobuf_c_message_get_packed_size(&resp.base);
+        uint8_t *buf = malloc(len);
+        if (!buf) {
+            send_end(ss, CAIRN_E_NOMEM);
+            return;
+        }
+        protobuf_c_message_pack(&resp.base, buf);
+        int rc = grpc_call_send(ss->call, buf, len);
+        free(buf);
+        if (rc < 0) { /* the connection is gone */
+            send_end(ss, CAIRN_E_IO);
+            return;
+        }
+        ss->sent += (uint64_t)r;
+        if (rc == 1)
+            return;
+    }
+    log_info("cairnd: sent the store's copy (%llu bytes)", (unsigned long long)ss->size);
+    send_end(ss, 0);
+}
+
+/* On the thread pool: the copy, into an unnamed file beside the data. */
+static void make_copy(uv_work_t *w)
+{
+    struct snap_send *ss = w->data;
+    ss->err = store_copy_tmpfile(ss->st, &ss->fd);
+    if (!ss->err) {
+        off_t end = lseek(ss->fd, 0, SEEK_END);
+        if (end < 0)
+            ss->err = CAIRN_E_IO;
+        else
+            ss->size = (uint64_t)end;
+    }
+}
+
+static void copy_made(uv_work_t *w, int status)
+{
+    struct snap_send *ss = w->data;
+    ss->copying = false;
+    if (ss->cancelled) {
+        grpc_call_finish(ss->call, GRPC_CANCELLED, NULL); /* not sent: nobody listens */
+        send_free(ss);
+        return;
+    }
+    if (status || ss->err) {
+        log_error("cairnd: copying the store for a member failed: %s",
+                  cairn_strerror(ss->err ? ss->err : CAIRN_E_INTERNAL));
+        send_end(ss, ss->err ? ss->err : CAIRN_E_INTERNAL);
+        return;
+    }
+    send_pieces(ss);
+}
+
+static void on_snapshot_msg(struct grpc_call *call, const uint8_t *msg, size_t len, void *ctx)
+{
+    struct api_server *srv = ctx;
+    if (grpc_call_data(call))
+        return; /* one request per stream; more change nothing */
+    Cairn__SnapshotRequest *q = cairn__snapshot_request__unpack(NULL, len, msg);
+    if (!q) {
+        grpc_call_finish(call, GRPC_INTERNAL, "grpc: error unmarshalling request");
+        return;
+    }
+    cairn__snapshot_request__free_unpacked(q, NULL);
+    struct snap_send *ss = calloc(1, sizeof *ss);
+    if (!ss || !(ss->piece = malloc(SNAPSHOT_PIECE))) {
+        free(ss);
+        grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, cairn_strerror(CAIRN_E_NOMEM));
+        return;
+    }
+    ss->call = call;
+    ss->st = srv->st;
+    ss->fd = -1;
+    ss->work.data = ss;
+    ss->copying = true;
+    grpc_call_set_data(call, ss);
+    if (uv_queue_work(srv->loop, &ss->work, make_copy, copy_made)) {
+        ss->copying = false;
+        send_end(ss, CAIRN_E_INTERNAL);
+    }
+}
+
+static void on_snapshot_writable(struct grpc_call *call, void *ctx)
+{
+    (void)ctx;
+    struct snap_send *ss = grpc_call_data(call);
+    if (ss && !ss->copying)
+        send_pieces(ss);
+}
+
+static void on_snapshot_cancel(struct grpc_call *call, void *ctx)
+{
+    (void)ctx;
+    struct snap_send *ss = grpc_call_data(call);
+    if (!ss) {
+        grpc_call_finish(call, GRPC_CANCELLED, NULL);
+        return;
+    }
+    grpc_call_set_data(call, NULL);
+    if (ss->copying) {
+        ss->cancelled = true; /* copy_made finishes it */
+        return;
+    }
+    grpc_call_finish(call, GRPC_CANCELLED, NULL);
+    send_free(ss);
+}
+
+void api_snapshot_register(struct api_server *s)
+{
+    api_add_method(s, snapshot_method.path, true, on_snapshot_msg);
+    struct grpc_method *m = &s->methods[s->n_methods - 1];
+    m->on_cancel = on_snapshot_cancel;
+    m->on_writable = on_snapshot_writable;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The member's side */
+
+struct snap_fetch {
+    struct cl_stream s;
+    struct store_install *in;
+    uv_timer_t idle;
+    uint64_t size, got;
+    int err;   /* writing the pieces */
+    bool done; /* the stream ended */
+};
+
+static void on_piece(struct cl_stream *s, ProtobufCMessage *msg)
+{
+    struct snap_fetch *f = s->data;
+    const Cairn__SnapshotResponse *r = (const Cairn__SnapshotResponse *)msg;
+    uv_timer_again(&f->idle);
+    if (!f->err) {
+        if (f->size && r->size != f->size)
+            f->err = CAIRN_E_CORRUPT; /* pieces of different copies */
+        f->size = r->size;
+        if (!f->err)
+            f->err = store_install_write(f->in, r->store.data, r->store.len);
+        f->got += r->store.len;
+        if (!f->err && f->got > f->size)
+            f->err = CAIRN_E_CORRUPT;
+        if (f->err)
+            cl_stream_cancel(s);
+    }
+    cl_stream_msg_free(msg);
+}
+
+static void on_fetch_end(struct cl_stream *s)
+{
+    struct snap_fetch *f = s->data;
+    f->done = true;
+    uv_timer_stop(&f->idle);
+}
+
+static void on_idle(uv_timer_t *t)
+{
+    struct snap_fetch *f = t->data;
+    log_error("cairnd: no part of the store arrived for %d s", SNAPSHOT_IDLE_MS / 1000);
+    cl_stream_cancel(&f->s);
+}
+
+int api_fetch_store(void *owner, uint64_t leader)
+{
+    struct api_server *srv = owner;
+    char endpoint[256];
+    int err = api_leader_endpoint(srv, leader, endpoint, sizeof endpoint);
+    if (err)
+        return err;
+    struct cl_options o;
+    cl_options_default(&o);
+    const char *eps[1] = {endpoint};
+    o.endpoints = eps;
+    o.n_endpoints = 1;
+    struct cl_sync *sync;
+    if ((err = cl_sync_new(&o, &sync)))
+        return err;
+    struct snap_fetch f = {.s = {.on_msg = on_piece, .on_end = on_fetch_end}};
+    f.s.data = &f;
+    if ((err = store_install_begin(srv->st, &f.in))) {
+        cl_sync_free(sync);
+        return err;
+    }
+    struct cl_client *c = cl_sync_client(sync);
+    uv_timer_init(cl_client_loop(c), &f.idle);
+    f.idle.data = &f;
+    uv_timer_start(&f.idle, on_idle, SNAPSHOT_IDLE_MS, SNAPSHOT_IDLE_MS);
+    log_info("cairnd: fetching the store from the leader at %s", endpoint);
+    Cairn__SnapshotRequest q = CAIRN__SNAPSHOT_REQUEST__INIT;
+    bool opened = (err = cl_stream_open(c, &f.s, &snapshot_method, 0)) == 0;
+    if (!err && !(err = cl_stream_send(&f.s, &q.base)))
+        cl_stream_close_send(&f.s);
+    if (err)
+        cl_stream_cancel(&f.s); /* ends it, if it was opened */
+    if (opened)
+        cl_sync_run(sync, &f.done);
+    uv_close((uv_handle_t *)&f.idle, NULL);
+    if (!err && f.err)
+        err = f.err;
+    if (!err && f.s.code != GRPC_OK) {
+        err = cairn_err_from_message(f.s.message);
+        if (!err)
+            err = CAIRN_E_LEADER_CHANGED;
+        log_error("cairnd: the leader did not send its store: %s",
+                  f.s.message ? f.s.message : "no message");
+    }
+    if (!err && f.got != f.size)
+        err = CAIRN_E_CORRUPT;
+    cl_stream_reset(&f.s);
+    cl_sync_free(sync); /* runs the loop until the timer's close is done too */
+    if (err) {
+        store_install_abort(f.in);
+        log_error("cairnd: fetching the store failed after %llu of %llu bytes: %s",
+                  (unsigned long long)f.got, (unsigned long long)f.size, cairn_strerror(err));
+        return err;
+    }
+    err = store_install_finish(f.in);
+    log_info("cairnd: received %llu bytes of store: %s", (unsigned long long)f.got,
+             cairn_strerror(err));
+    return err;
+}
