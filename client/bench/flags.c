@@ -16,7 +16,8 @@
 /* Which commands a flag belongs to: a bit per enum bench_cmd; GLOBAL is every command and none. */
 #define ON(cmd)    (1u << (cmd))
 #define ISSUE_CMDS (ON(BENCH_CMD_PUT) | ON(BENCH_CMD_RANGE) | ON(BENCH_CMD_TXN_PUT))
-#define ALL_CMDS   (ISSUE_CMDS | ON(BENCH_CMD_WATCH))
+#define LEASE_CMD  ON(BENCH_CMD_LEASE_KEEPALIVE)
+#define ALL_CMDS   (ISSUE_CMDS | ON(BENCH_CMD_WATCH) | LEASE_CMD)
 #define GLOBAL     (ALL_CMDS | ON(BENCH_CMD_NONE))
 #define KEYED_CMDS (ON(BENCH_CMD_PUT) | ON(BENCH_CMD_TXN_PUT) | ON(BENCH_CMD_WATCH))
 
@@ -42,7 +43,10 @@ enum flag_id {
     F_STREAMS,
     F_WATCH_PER_STREAM,
     F_PUT_TOTAL,
-    F_PUT_RATE
+    F_PUT_RATE,
+    F_LEASES,
+    F_TTL,
+    F_KEEP_LEASES
 };
 
 /* The kinds of value, named as pflag prints them in the usage. */
@@ -73,7 +77,7 @@ static const struct flag flags[] = {
      "Timeout of each connection attempt (0: the client library's 2s)", "0s"},
     {F_WRITE_OUT, "write-out", 'w', K_STRING, GLOBAL, "Output format: simple or json", "simple"},
     {F_HELP, "help", 'h', K_BOOL, GLOBAL, "Help for the command", NULL},
-    {F_TOTAL, "total", 0, K_UINT, ISSUE_CMDS, "Total number of requests", "10000"},
+    {F_TOTAL, "total", 0, K_UINT, ISSUE_CMDS | LEASE_CMD, "Total number of requests", "10000"},
     {F_RATE, "rate", 0, K_UINT, ISSUE_CMDS,
      "Maximum requests per second over all clients (0 is no limit)", "0"},
     {F_KEY_SIZE, "key-size", 0, K_UINT, KEYED_CMDS, "Size of each key in bytes", "8"},
@@ -96,6 +100,12 @@ static const struct flag flags[] = {
      "Number of puts under the prefix once every watcher is created", "1000"},
     {F_PUT_RATE, "put-rate", 0, K_UINT, ON(BENCH_CMD_WATCH),
      "Maximum puts per second (0 is no limit)", "0"},
+    {F_LEASES, "leases", 0, K_UINT, LEASE_CMD,
+     "Number of leases granted before the run, kept alive round robin (default: one per client)",
+     NULL},
+    {F_TTL, "ttl", 0, K_UINT, LEASE_CMD, "TTL of each lease in seconds", "100"},
+    {F_KEEP_LEASES, "keep-leases", 0, K_BOOL, LEASE_CMD,
+     "Leave the leases on the server after the run (else they are revoked)", NULL},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
 
@@ -109,6 +119,7 @@ static const struct {
     {BENCH_CMD_RANGE, "range", " KEY [END]", "Benchmark range"},
     {BENCH_CMD_TXN_PUT, "txn-put", "", "Benchmark txn-put"},
     {BENCH_CMD_WATCH, "watch", "", "Benchmark watch: events delivered and put-to-event latency"},
+    {BENCH_CMD_LEASE_KEEPALIVE, "lease-keepalive", "", "Benchmark lease keepalive"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -143,6 +154,7 @@ void bench_config_default(struct bench_config *cfg, enum bench_cmd cmd)
     cfg->txn_ops = 1;
     cfg->streams = 10;
     cfg->watch_per_stream = 100;
+    cfg->lease_ttl = 100;
     if (cmd == BENCH_CMD_WATCH) {
         cfg->total = 1000; /* --put-total */
         cfg->key_size = 32;
@@ -424,6 +436,23 @@ static int set_flag(struct parser *p, const struct flag *f, const char *v)
     case F_PUT_RATE:
         cfg->rate = u;
         break;
+    case F_LEASES:
+        if (u < 1 || u > BENCH_MAX_LEASES)
+            return fail(p, "invalid argument \"%s\" for \"%s\" flag: must be 1 to 1000000", v,
+                        name);
+        cfg->leases = (unsigned)u;
+        break;
+    case F_TTL:
+        if (u < 1 || u > (uint64_t)BENCH_MAX_LEASE_TTL)
+            return fail(p,
+                        "invalid argument \"%s\" for \"%s\" flag: must be 1 to 9000000000 "
+                        "(seconds)",
+                        v, name);
+        cfg->lease_ttl = (int64_t)u;
+        break;
+    case F_KEEP_LEASES:
+        cfg->keep_leases = b;
+        break;
     }
     return 0;
 }
@@ -503,7 +532,7 @@ static void usage(FILE *out, enum bench_cmd cmd)
                    "Usage:\n  " PROG " [command]\n\nAvailable Commands:\n",
               out);
         for (size_t i = 0; i < N_COMMANDS; i++)
-            fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+            fprintf(out, "  %-16s %s\n", commands[i].name, commands[i].summary);
         fputs("\nFlags:\n", out);
         print_flag_lines(out, ON(BENCH_CMD_NONE), true);
         fputs("\nUse \"" PROG " [command] --help\" for more information about a command.\n", out);

@@ -16,6 +16,7 @@ const struct bench_workload *bench_workload_of(enum bench_cmd cmd)
         return &bench_workload_txn_put;
     case BENCH_CMD_WATCH:
         return &bench_workload_watch_put;
+    case BENCH_CMD_LEASE_KEEPALIVE: /* not an issuer's workload: client/bench/lease.h */
     case BENCH_CMD_NONE:
         break;
     }
