@@ -11,7 +11,8 @@
  *
  * A response with TTL ≤ 0 (the lease is gone) counts as the error etcd's client reports for it,
  * "etcdserver: requested lease not found"; a stream that ends counts its request in flight as
- * failed with the stream's status and is opened again (after 100 ms). Afterwards the streams are
+ * failed with the stream's status and is opened again at once (so a server that is gone fails
+ * the rest of the run quickly, as etcd's tool's requests do). Afterwards the streams are
  * half-closed and the leases revoked, one at a time per client, unless --keep-leases.
  *
  * etcd's own benchmark sends each keepalive with clientv3's KeepAliveOnce, which opens a new
