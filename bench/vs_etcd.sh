@@ -19,6 +19,9 @@
 #   VS_ETCD_WATCH=1    watch memory instead: bytes per watch stream and per watching on each server
 #                      (bench/watch_mem.py), table between <!-- vs-etcd-watch:begin/end -->
 #                      (`make bench-vs-etcd-watch`)
+#   VS_ETCD_LEASE=1    lease keepalive throughput instead: cairn-bench lease-keepalive with 10,000
+#                      leases on each server, table between <!-- vs-etcd-lease:begin/end -->
+#                      (`make bench-vs-etcd-lease`)
 #   VS_ETCD_CLUSTER=1  three-member clusters instead, with leader failover and the disk's bound per
 #                      write: bench/vs_etcd_cluster.sh (`make bench-vs-etcd-cluster`)
 set -euo pipefail
@@ -220,6 +223,77 @@ if write_docs:
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(doc)), "..", "bench"))
     from docblock import write_block
     write_block(doc, "vs-etcd-watch", table)
+EOF
+    exit 0
+fi
+if [[ ${VS_ETCD_LEASE:-0} == 1 ]]; then
+    # 10,000 leases (granted before the clock starts, revoked after each run), 1,000 clients on
+    # 100 connections each keeping its share alive on one LeaseKeepAlive stream, one keepalive
+    # in flight per client: a load that saturates etcd (it answers no more than with 10 clients).
+    # Rounds alternate which server goes first.
+    LK_TOTAL=300000
+    [[ $QUICK == 1 ]] && LK_TOTAL=20000
+    LEASE="lease-keepalive --leases 10000 --clients 1000 --conns 100 --total $LK_TOTAL"
+    for ((r = 1; r <= ROUNDS; r++)); do
+        if ((r % 2)); then order=(cairn etcd); else order=(etcd cairn); fi
+        for kind in "${order[@]}"; do
+            out=$WORK/lease.$kind.$r.json
+            # shellcheck disable=SC2086 # LEASE is a word list on purpose
+            "$BENCH" --endpoints "127.0.0.1:${PORT[$kind]}" -w json $LEASE >"$out" 2>"$out.err" || {
+                echo "vs_etcd: cairn-bench lease-keepalive failed on $kind:" >&2
+                cat "$out.err" >&2
+                exit 1
+            }
+            "$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); print("vs_etcd: round %s lease-keepalive %-5s %10.0f keepalives/s  p99 %7.2f ms  errors %d" % (sys.argv[2], sys.argv[3], r["rps"], r["percentiles_ms"]["p99"], r["errors"]))' \
+                "$out" "$r" "$kind" >&2
+        done
+    done
+    VS_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    [[ -z $(git -C "$ROOT" status --porcelain 2>/dev/null) ]] || VS_COMMIT="$VS_COMMIT (with uncommitted changes)"
+    VS_ETCD_VERSION=$("$ETCD" --version 2>/dev/null | awk '/^etcd Version/{print $3}')
+    VS_CPU="$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo) ($(nproc) CPUs)"
+    VS_DATE=$(date -u +%Y-%m-%d)
+    export VS_ROUNDS=$ROUNDS VS_LEASE=$LEASE VS_LK_TOTAL=$LK_TOTAL VS_COMMIT VS_ETCD_VERSION VS_CPU VS_DATE
+    "$PY" - "$WORK" "$DOC" "$WRITE_DOCS" <<'EOF'
+import json, os, statistics, sys
+work, doc, write_docs = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+rounds = int(os.environ["VS_ROUNDS"])
+total = int(os.environ["VS_LK_TOTAL"])
+runs = {k: [json.load(open(f"{work}/lease.{k}.{r}.json")) for r in range(1, rounds + 1)]
+        for k in ("cairn", "etcd")}
+rps = {k: statistics.median(r["rps"] for r in v) for k, v in runs.items()}
+p99 = {k: statistics.median(r["percentiles_ms"]["p99"] for r in v) for k, v in runs.items()}
+errors = {k: sum(r["errors"] for r in v) for k, v in runs.items()}
+complete = all(r["requests"] == total and r["leases"] == 10000 for v in runs.values() for r in v)
+ratio = rps["cairn"] / rps["etcd"] if rps["etcd"] else float("inf")
+verdict = "PASS" if ratio >= 2 else "MISS"
+if not complete or any(errors.values()):
+    verdict = "MISS (errors)"
+rows = ["| measure | cairnd | etcd | cairn/etcd | target | |", "|---|--:|--:|--:|--:|---|"]
+rows.append(f"| lease keepalive, 10,000 leases, {total:,} requests, 1,000 clients on 100 conns: "
+            f"keepalives/s | {rps['cairn']:,.0f} | {rps['etcd']:,.0f} | {ratio:.2f} | ≥ 2 | "
+            f"{verdict} |")
+lat = p99["cairn"] / p99["etcd"] if p99["etcd"] else float("inf")
+rows.append(f"| the same: keepalive latency p99 (ms) | {p99['cairn']:,.2f} | {p99['etcd']:,.2f} | "
+            f"{lat:.2f} | | |")
+lines = [
+    f"Run on {os.environ['VS_DATE']} at commit {os.environ['VS_COMMIT']}: `make bench-vs-etcd-lease` "
+    f"(= `VS_ETCD_LEASE=1 bash bench/vs_etcd.sh build`); etcd {os.environ['VS_ETCD_VERSION']}; "
+    f"{os.environ['VS_CPU']}. `cairn-bench --endpoints 127.0.0.1:PORT -w json "
+    f"{os.environ['VS_LEASE']}` against each, {rounds} round{'s' if rounds != 1 else ''} "
+    "alternating, medians"
+    + (f"; failed keepalives: cairnd {errors['cairn']}, etcd {errors['etcd']}"
+       if any(errors.values()) else "") + ".",
+    "",
+    *rows,
+]
+table = "\n".join(lines)
+print(table)
+if write_docs:
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(doc)), "..", "bench"))
+    from docblock import write_block
+    write_block(doc, "vs-etcd-lease", table)
+    print(f"vs_etcd: table written to {doc}", file=sys.stderr)
 EOF
     exit 0
 fi

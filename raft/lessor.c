@@ -102,7 +102,10 @@ static void track(struct lessor *l, struct lessor_lease *e, const struct store_l
 }
 
 /* Brings the table in line with the store's lease table: leases gone are dropped, new ones are
- * tracked from now (plus extend ms), checkpointed TTLs are taken over. */
+ * tracked from now (plus extend ms), checkpointed TTLs are taken over. The store's list is the
+ * new table, so it is built beside the old one in one pass over both (sorted by id): the tick
+ * after thousands of revokes costs no more than any other (removing them one by one from the
+ * array moved its tail once per revoke, quadratic in the table's size). */
 static void reconcile(struct lessor *l, uint64_t extend)
 {
     store_tx *tx;
@@ -113,27 +116,31 @@ static void reconcile(struct lessor *l, uint64_t extend)
         return;
     int err = store_lease_list(tx, &a, &list, &count);
     store_tx_end(tx);
-    if (err) {
-        arena_free(&a);
+    struct lessor_lease *next = NULL;
+    size_t cap = count > 64 ? count : 64;
+    if (err || !(next = malloc(cap * sizeof *next))) {
+        arena_free(&a); /* the table stays as it is: lookup() checks the store anyway */
         return;
     }
-    /* both are sorted by id: merge */
-    size_t i = 0, j = 0;
-    while (i < l->n || j < count) {
-        if (j == count || (i < l->n && l->leases[i].id < list[j].id)) {
-            remove_at(l, i); /* revoked */
-        } else if (i == l->n || list[j].id < l->leases[i].id) {
-            struct lessor_lease *e = insert_at(l, i, list[j].id);
-            if (!e)
-                break;
-            track(l, e, &list[j], extend);
-            i++, j++;
+    size_t i = 0;
+    for (size_t j = 0; j < count; j++) {
+        while (i < l->n && l->leases[i].id < list[j].id)
+            i++; /* revoked */
+        struct lessor_lease *e = &next[j];
+        if (i < l->n && l->leases[i].id == list[j].id) {
+            *e = l->leases[i++];
+            e->ttl = list[j].ttl;
+            e->remaining = list[j].remaining_ttl;
         } else {
-            l->leases[i].ttl = list[j].ttl;
-            l->leases[i].remaining = list[j].remaining_ttl;
-            i++, j++;
+            memset(e, 0, sizeof *e);
+            e->id = list[j].id;
+            track(l, e, &list[j], extend);
         }
     }
+    free(l->leases);
+    l->leases = next;
+    l->n = count;
+    l->cap = cap;
     arena_free(&a);
 }
 

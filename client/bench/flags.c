@@ -17,7 +17,8 @@
 #define ON(cmd)    (1u << (cmd))
 #define ISSUE_CMDS (ON(BENCH_CMD_PUT) | ON(BENCH_CMD_RANGE) | ON(BENCH_CMD_TXN_PUT))
 #define WATCH_CMDS (ON(BENCH_CMD_WATCH) | ON(BENCH_CMD_WATCH_LATENCY))
-#define ALL_CMDS   (ISSUE_CMDS | WATCH_CMDS)
+#define LEASE_CMD  ON(BENCH_CMD_LEASE_KEEPALIVE)
+#define ALL_CMDS   (ISSUE_CMDS | WATCH_CMDS | LEASE_CMD)
 #define GLOBAL     (ALL_CMDS | ON(BENCH_CMD_NONE))
 #define KEYED_CMDS (ON(BENCH_CMD_PUT) | ON(BENCH_CMD_TXN_PUT) | ON(BENCH_CMD_WATCH))
 
@@ -44,7 +45,10 @@ enum flag_id {
     F_WATCH_PER_STREAM,
     F_WATCHERS_PER_STREAM,
     F_PUT_TOTAL,
-    F_PUT_RATE
+    F_PUT_RATE,
+    F_LEASES,
+    F_TTL,
+    F_KEEP_LEASES
 };
 
 /* The kinds of value, named as pflag prints them in the usage. */
@@ -75,7 +79,7 @@ static const struct flag flags[] = {
      "Timeout of each connection attempt (0: the client library's 2s)", "0s"},
     {F_WRITE_OUT, "write-out", 'w', K_STRING, GLOBAL, "Output format: simple or json", "simple"},
     {F_HELP, "help", 'h', K_BOOL, GLOBAL, "Help for the command", NULL},
-    {F_TOTAL, "total", 0, K_UINT, ISSUE_CMDS, "Total number of requests", "10000"},
+    {F_TOTAL, "total", 0, K_UINT, ISSUE_CMDS | LEASE_CMD, "Total number of requests", "10000"},
     {F_RATE, "rate", 0, K_UINT, ISSUE_CMDS,
      "Maximum requests per second over all clients (0 is no limit)", "0"},
     {F_KEY_SIZE, "key-size", 0, K_UINT, KEYED_CMDS | ON(BENCH_CMD_WATCH_LATENCY),
@@ -102,6 +106,12 @@ static const struct flag flags[] = {
      "Number of puts once every watcher is created", "1000"},
     {F_PUT_RATE, "put-rate", 0, K_UINT, WATCH_CMDS,
      "Maximum puts per second (watch: 0 is no limit)", "0"},
+    {F_LEASES, "leases", 0, K_UINT, LEASE_CMD,
+     "Number of leases granted before the run, kept alive round robin (default: one per client)",
+     NULL},
+    {F_TTL, "ttl", 0, K_UINT, LEASE_CMD, "TTL of each lease in seconds", "100"},
+    {F_KEEP_LEASES, "keep-leases", 0, K_BOOL, LEASE_CMD,
+     "Leave the leases on the server after the run (else they are revoked)", NULL},
 };
 #define N_FLAGS (sizeof flags / sizeof flags[0])
 
@@ -117,6 +127,7 @@ static const struct {
     {BENCH_CMD_WATCH, "watch", "", "Benchmark watch: events delivered and put-to-event latency"},
     {BENCH_CMD_WATCH_LATENCY, "watch-latency", "",
      "Benchmark watch latency: from a put's answer to each watcher's event"},
+    {BENCH_CMD_LEASE_KEEPALIVE, "lease-keepalive", "", "Benchmark lease keepalive"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -151,6 +162,7 @@ void bench_config_default(struct bench_config *cfg, enum bench_cmd cmd)
     cfg->txn_ops = 1;
     cfg->streams = 10;
     cfg->watch_per_stream = 100;
+    cfg->lease_ttl = 100;
     if (cmd == BENCH_CMD_WATCH) {
         cfg->total = 1000; /* --put-total */
         cfg->key_size = 32;
@@ -440,6 +452,23 @@ static int set_flag(struct parser *p, const struct flag *f, const char *v)
         if (u == 0 && cfg->cmd == BENCH_CMD_WATCH_LATENCY)
             return fail(p, "invalid argument \"%s\" for \"%s\" flag: must be at least 1", v, name);
         cfg->rate = u;
+        break;
+    case F_LEASES:
+        if (u < 1 || u > BENCH_MAX_LEASES)
+            return fail(p, "invalid argument \"%s\" for \"%s\" flag: must be 1 to 1000000", v,
+                        name);
+        cfg->leases = (unsigned)u;
+        break;
+    case F_TTL:
+        if (u < 1 || u > (uint64_t)BENCH_MAX_LEASE_TTL)
+            return fail(p,
+                        "invalid argument \"%s\" for \"%s\" flag: must be 1 to 9000000000 "
+                        "(seconds)",
+                        v, name);
+        cfg->lease_ttl = (int64_t)u;
+        break;
+    case F_KEEP_LEASES:
+        cfg->keep_leases = b;
         break;
     }
     return 0;

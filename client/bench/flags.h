@@ -1,10 +1,10 @@
 /* client/bench/flags.h — cairn-bench's command line: etcd's benchmark tool's commands, flags and
  * defaults (tools/benchmark in etcd 3.4), parsed the way its flag library (pflag) reads them.
  *
- * Commands: put, range KEY [END], txn-put, watch. Global flags may stand before or after the
- * command; a command's own flags (--key-size, --consistency …) only with that command. Spellings:
- * "--flag value", "--flag=value", boolean "--flag" or "--flag=true|false", the one short flag
- * "-w json" / "-w=json" / "-wjson", and "--" ends the flags. */
+ * Commands: put, range KEY [END], txn-put, watch, lease-keepalive. Global flags may stand before
+ * or after the command; a command's own flags (--key-size, --consistency …) only with that
+ * command. Spellings: "--flag value", "--flag=value", boolean "--flag" or "--flag=true|false", the
+ * one short flag "-w json" / "-w=json" / "-wjson", and "--" ends the flags. */
 #ifndef CAIRN_CLIENT_BENCH_FLAGS_H
 #define CAIRN_CLIENT_BENCH_FLAGS_H
 
@@ -20,7 +20,8 @@ enum bench_cmd {
     BENCH_CMD_RANGE,    /* range KEY [END]: one RangeRequest, repeated */
     BENCH_CMD_TXN_PUT,  /* txn-put: a TxnRequest of --txn-ops puts */
     BENCH_CMD_WATCH, /* watch: watchers on one prefix, then puts under it (client/bench/watch.h) */
-    BENCH_CMD_WATCH_LATENCY /* watch-latency: watchers on one key, paced puts of it (watch.h) */
+    BENCH_CMD_WATCH_LATENCY,  /* watch-latency: watchers on one key, paced puts of it (watch.h) */
+    BENCH_CMD_LEASE_KEEPALIVE /* lease-keepalive: renewals on LeaseKeepAlive streams (lease.h) */
 };
 
 /* How the result is written to stdout. */
@@ -37,6 +38,8 @@ enum bench_output {
 #define BENCH_MAX_TXN_OPS        100000U       /* --txn-ops */
 #define BENCH_MAX_ENDPOINTS      1024U         /* entries of --endpoints */
 #define BENCH_MAX_LATENCY_EVENTS (1ULL << 26)  /* watch-latency: watchers × puts (times kept) */
+#define BENCH_MAX_LEASES         1000000U      /* --leases */
+#define BENCH_MAX_LEASE_TTL      9000000000LL  /* --ttl: etcd's MaxLeaseTTL */
 
 struct bench_config {
     enum bench_cmd cmd;           /* the workload */
@@ -62,6 +65,9 @@ struct bench_config {
     bool serializable;            /* range: --consistency s (else l, linearizable) */
     unsigned streams;             /* watch: --streams Watch streams (default 10) */
     unsigned watch_per_stream;    /* watch: --watch-per-stream watchers on each (default 100) */
+    unsigned leases;              /* lease-keepalive: --leases granted; 0: one per client */
+    int64_t lease_ttl;            /* lease-keepalive: --ttl seconds of each lease (default 100) */
+    bool keep_leases;             /* lease-keepalive: --keep-leases: no revokes at the end */
 };
 
 /* What bench_flags_parse() found. */

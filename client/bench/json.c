@@ -66,6 +66,8 @@ void bench_report_json(FILE *out, const struct bench_json_info *info,
 {
     fputs("{\"workload\": ", out);
     bench_json_string(out, info->workload);
+    if (info->extra)
+        fprintf(out, ", %s", info->extra);
     fputs(", \"endpoints\": [", out);
     for (size_t i = 0; i < info->n_endpoints; i++) {
         if (i)

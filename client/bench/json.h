@@ -1,7 +1,8 @@
 /* client/bench/json.h — the result as one JSON object on stdout (-w json), for scripts.
  *
  * Fields (times in milliseconds as decimal numbers, counts as integers):
- *   workload        "put", "range" or "txn-put"
+ *   workload        "put", "range", "txn-put" or "lease-keepalive" (which adds "leases" and
+ *                   "ttl" after it)
  *   endpoints       the endpoints the requests went to (after --target-leader)
  *   conns, clients  as given
  *   total_ms        wall time from the first request to the last answer
@@ -33,6 +34,8 @@ struct bench_json_info {
     const char *const *endpoints; /* where the requests went */
     size_t n_endpoints;           /* entries in endpoints */
     unsigned conns, clients;      /* --conns, --clients */
+    const char *extra;            /* the workload's own members, written after "workload" as they
+                                     are ("\"leases\": 10, \"ttl\": 100"), or NULL */
 };
 
 /* Writes the object (and a newline) to out. */

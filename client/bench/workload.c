@@ -16,7 +16,8 @@ const struct bench_workload *bench_workload_of(enum bench_cmd cmd)
         return &bench_workload_txn_put;
     case BENCH_CMD_WATCH:
         return &bench_workload_watch_put;
-    case BENCH_CMD_WATCH_LATENCY: /* its puts are its own (watch.c) */
+    case BENCH_CMD_WATCH_LATENCY:   /* its puts are its own (watch.c) */
+    case BENCH_CMD_LEASE_KEEPALIVE: /* not an issuer's workload: client/bench/lease.h */
     case BENCH_CMD_NONE:
         break;
     }

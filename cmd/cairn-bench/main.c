@@ -8,6 +8,7 @@
 #include "client/bench/flags.h"
 #include "client/bench/json.h"
 #include "client/bench/leader.h"
+#include "client/bench/lease.h"
 #include "client/bench/report.h"
 #include "client/bench/run.h"
 #include "client/bench/stats.h"
@@ -46,6 +47,20 @@ int main(int argc, char **argv)
         if (fflush(stdout) != 0)
             wrc = -1;
         return wrc ? 1 : 0;
+    }
+    if (cfg.cmd == BENCH_CMD_LEASE_KEEPALIVE) {
+        struct bench_lease_result lres;
+        int lrc = bench_lease_run(&cfg, eps, n_eps, &lres, stderr);
+        if (lrc == 0)
+            bench_lease_report(stdout, &cfg, eps, n_eps, &lres);
+        bench_lease_result_free(&lres);
+        for (size_t i = 0; i < n_leader; i++)
+            free(leader[i]);
+        free(leader);
+        bench_config_free(&cfg);
+        if (fflush(stdout) != 0)
+            lrc = -1;
+        return lrc ? 1 : 0;
     }
     if (cfg.cmd == BENCH_CMD_RANGE && cfg.output == BENCH_OUT_SIMPLE)
         printf("bench with %s range\n", cfg.serializable ? "serializable" : "linearizable");

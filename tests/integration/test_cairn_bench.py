@@ -191,7 +191,7 @@ def test_text_report_errors(server, cairn_bench):
 def test_help(cairn_bench):
     p = bench(cairn_bench, "--help")
     assert p.returncode == 0
-    for cmd in ("put", "range", "txn-put", "watch", "watch-latency"):
+    for cmd in ("put", "range", "txn-put", "watch", "watch-latency", "lease-keepalive"):
         assert cmd in p.stdout
     p = bench(cairn_bench, "put", "--help")
     assert p.returncode == 0
@@ -207,6 +207,10 @@ def test_help(cairn_bench):
                           ("--watchers-per-stream", 10), ("--key-size", 32), ("--val-size", 32)):
         (line,) = [x for x in p.stdout.splitlines() if x.split()[:1] == [flag]]
         assert line.endswith(f"(default {default})"), line  # etcd's defaults for the command
+    p = bench(cairn_bench, "lease-keepalive", "--help")
+    assert p.returncode == 0
+    for flag in ("--total", "--leases", "--ttl", "--keep-leases", "--clients", "--conns"):
+        assert flag in p.stdout, flag
 
 
 @pytest.mark.parametrize("args", [
@@ -247,6 +251,16 @@ def test_help(cairn_bench):
     ["--endpoints", "a:1,,b:2", "put"],
     ["-w", "yaml", "put"],
     ["--dial-timeout", "soon", "put"],
+    ["lease-keepalive", "--leases", "0"],
+    ["lease-keepalive", "--leases", "1000001"],
+    ["lease-keepalive", "--ttl", "0"],
+    ["lease-keepalive", "--ttl", "9000000001"],
+    ["lease-keepalive", "--keep-leases=perhaps"],
+    ["lease-keepalive", "--key-size", "8"],
+    ["lease-keepalive", "--rate", "100"],
+    ["lease-keepalive", "extra-argument"],
+    ["put", "--leases", "5"],
+    ["watch", "--ttl", "5"],
 ])
 def test_bad_flags(cairn_bench, args):
     p = bench(cairn_bench, *args, timeout=20)
@@ -313,3 +327,68 @@ def test_watch_latency(server, cairn_bench):
     assert pct == sorted(pct) and ev["min_ms"] <= pct[0] and pct[-1] <= ev["max_ms"]
     count, rev = key_count(server)
     assert count == 1 and rev == 1 + 150  # one key, put 150 times
+
+
+# ---- lease-keepalive
+
+
+def lease_ids(server):
+    import etcd3
+
+    resp = server.client().leasestub.LeaseLeases(etcd3.etcdrpc.LeaseLeasesRequest(), timeout=10)
+    return sorted(lease.ID for lease in resp.leases)
+
+
+def test_lease_keepalive(server, cairn_bench):
+    """--leases leases kept alive by the clients round robin: every keepalive answered, the leases
+    left on the server (--keep-leases) with the TTL asked for."""
+    import etcd3
+
+    r = bench_json(cairn_bench, server, "lease-keepalive", "--total", "500", "--leases", "40",
+                   "--clients", "6", "--conns", "2", "--ttl", "60", "--keep-leases")
+    check_numbers(r, 500)
+    assert r["workload"] == "lease-keepalive" and r["leases"] == 40 and r["ttl"] == 60
+    assert r["clients"] == 6 and r["conns"] == 2 and r["endpoints"] == [server.endpoint]
+    ids = lease_ids(server)
+    assert len(ids) == 40
+    for lease_id in (ids[0], ids[-1]):
+        ttl = server.client().leasestub.LeaseTimeToLive(
+            etcd3.etcdrpc.LeaseTimeToLiveRequest(ID=lease_id), timeout=10)
+        assert ttl.grantedTTL == 60 and 0 < ttl.TTL <= 60
+    assert key_count(server) == (0, 1)  # leases are not revisions
+
+
+def test_lease_keepalive_defaults_revoke(server, cairn_bench):
+    """One lease per client by default (etcd's benchmark), revoked after the run."""
+    r = bench_json(cairn_bench, server, "lease-keepalive", "--total", "300", "--clients", "5")
+    check_numbers(r, 300)
+    assert r["leases"] == 5 and r["ttl"] == 100
+    assert lease_ids(server) == []
+
+
+def test_lease_keepalive_fewer_leases_than_clients(server, cairn_bench):
+    r = bench_json(cairn_bench, server, "lease-keepalive", "--total", "200", "--clients", "8",
+                   "--conns", "3", "--leases", "3", "--keep-leases")
+    check_numbers(r, 200)
+    assert len(lease_ids(server)) == 3
+
+
+def test_lease_keepalive_text_report(server, cairn_bench):
+    p = bench(cairn_bench, "--endpoints", server.endpoint, "lease-keepalive", "--total", "100",
+              "--clients", "2", "--leases", "4")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("4 leases (TTL 100 s), 2 clients on 1 conns: 100 keepalives\n")
+    assert "\nSummary:\n" in p.stdout and "  Requests/sec:\t" in p.stdout
+    assert "Error distribution" not in p.stdout
+    assert p.stderr == ""
+
+
+def test_lease_keepalive_unreachable(cairn_bench):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = bench(cairn_bench, "--endpoints", f"127.0.0.1:{port}", "lease-keepalive", "--total", "5",
+              timeout=30)
+    assert p.returncode == 1
+    assert "lease grant failed" in p.stderr
+    assert p.stdout == ""

@@ -400,6 +400,42 @@ static void test_checkpoints_of_long_leases(void **state)
     assert_false(checkpointed(t, 8, NULL));
 }
 
+/* Leases revoked by entries the leader did not propose (a revoke applied from the log) leave the
+ * table at the next tick, thousands at once; leases granted meanwhile join it, in id order. */
+static void test_tick_takes_over_the_store_table(void **state)
+{
+    struct t *t = *state;
+    for (int64_t id = 1; id <= 2000; id++)
+        assert_int_equal(grant(t, id, 100), 0);
+    start(t, 1000, 0);
+    assert_true(lessor_is_primary(&t->l));
+    assert_int_equal(t->l.n, 2000);
+    store_tx *tx;
+    assert_int_equal(store_tx_begin_write(t->f->st, &tx), 0);
+    for (int64_t id = 1; id <= 2000; id++) {
+        int64_t rev;
+        if (id != 1 && id != 1000 && id != 2000)
+            assert_int_equal(store_lease_revoke(tx, id, &rev), 0);
+    }
+    assert_int_equal(store_tx_commit(tx, false), 0);
+    assert_int_equal(grant(t, 5000, 100), 0);
+    assert_int_equal(grant(t, 1500, 100), 0);
+    run_for(t, LESSOR_TICK_MS + 200);
+    assert_int_equal(t->l.n, 5);
+    /* each found where the binary search looks (a miss would insert it again) */
+    const int64_t want[] = {1, 1000, 1500, 2000, 5000};
+    int64_t ttl = 0, rem = 0, granted = 0;
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(lessor_remaining(&t->l, want[i], &rem, &granted), 0);
+    assert_int_equal(t->l.n, 5);
+    assert_int_equal(lessor_renew(&t->l, 1000, &ttl), 0);
+    assert_int_equal(ttl, 100);
+    assert_int_equal(lessor_remaining(&t->l, 5000, &rem, &granted), 0);
+    assert_true(rem >= 99 && granted == 100);
+    assert_int_equal(lessor_renew(&t->l, 2, &ttl), CAIRN_E_LEASE_NOT_FOUND);
+    assert_int_equal(t->n_applied, 0); /* nothing expired, nothing to checkpoint */
+}
+
 /* A leader that loses its leadership stops deciding: an expired lease is not revoked by it. */
 static void test_demoted_leader_stops_revoking(void **state)
 {
@@ -432,6 +468,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_renew_and_unknown_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_leader_uses_checkpointed_ttl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_of_long_leases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tick_takes_over_the_store_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_demoted_leader_stops_revoking, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
