@@ -343,6 +343,19 @@ static Mvccpb__Event *conv_event(const struct store_event *ev, bool with_prev, s
 
 static void stream_synced(struct wstream *s);
 
+/* The next event of a catch-up's feed (tmp holds it until the next step) and its revision, which
+ * is end + 1 once the feed is read to its end (rc 0). A negative rc is logged. */
+static int feed_step(struct store_feed *f, struct arena *tmp, struct store_event *ev, int64_t end,
+                     int64_t *evrev)
+{
+    arena_reset(tmp);
+    int rc = store_feed_next(f, tmp, ev);
+    if (rc < 0)
+        log_error("watch: reading the history failed: %s", cairn_strerror(rc));
+    *evrev = rc > 0 ? ev->kv.mod_revision : end + 1;
+    return rc;
+}
+
 /* Reads a catching-up watcher's events from the feed, one revision per response, until its
  * stream's queue is full or it reached the hub's revision (then it is synced). */
 static void catch_up(struct watcher *w)
@@ -375,13 +388,10 @@ static void catch_up(struct watcher *w)
     int64_t rev = 0;
     for (;;) {
         struct store_event ev;
-        arena_reset(&tmp);
-        int rc = store_feed_next(&f, &tmp, &ev);
-        if (rc < 0) {
-            log_error("watch: reading the history failed: %s", cairn_strerror(rc));
+        int64_t evrev;
+        int rc = feed_step(&f, &tmp, &ev, end, &evrev);
+        if (rc < 0)
             break;
-        }
-        int64_t evrev = rc ? ev.kv.mod_revision : end + 1;
         if (evrev != rev && rev) {
             /* revision rev is complete. What is gathered goes out once it is large enough —
              * several revisions in one response, as etcd's catch-up sends them — at the end, and
@@ -514,13 +524,10 @@ static void stream_catch_up(struct wstream *s)
     bool stop = false;
     for (;;) {
         struct store_event ev;
-        arena_reset(&tmp);
-        int rc = store_feed_next(&f, &tmp, &ev);
-        if (rc < 0) {
-            log_error("watch: reading the history failed: %s", cairn_strerror(rc));
+        int64_t evrev;
+        int rc = feed_step(&f, &tmp, &ev, end, &evrev);
+        if (rc < 0)
             break;
-        }
-        int64_t evrev = rc ? ev.kv.mod_revision : end + 1;
         if (evrev != rev && rev) {
             /* revision rev is complete: batches large enough go out (all of them at the end or
              * when the pass holds too much); until a batch went out its watcher's next_rev stays */
