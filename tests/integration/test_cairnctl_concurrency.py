@@ -139,7 +139,7 @@ def session_revoked(server, tool, cairnctl, command, *args):
         out = w.wait_for(lambda t: t.count("\n") >= 2, what="the lock or leadership")
         key = out.splitlines()[0]
         server.ctl_ok("lease", "revoke", lease_of(key))
-        rc = w.proc.wait(30)
+        rc = w.proc.wait(90)  # the next keep-alive (a third of the TTL) finds the lease gone
         w.stop()
         return rc, placeholders(w.out(), [key]), clean_err(w.err())
 
