@@ -191,12 +191,13 @@ static int look_path(const char *name, char **path, char **err)
     return -1;
 }
 
+/* The command's process while it runs. */
 struct child {
-    uv_process_t proc;
-    bool exited; /* exit_cb ran */
-    bool closed; /* proc's handle is closed */
-    int64_t status;
-    int term_signal;
+    uv_process_t proc; /* its handle (data: this struct) */
+    bool exited;       /* exit_cb ran */
+    bool closed;       /* proc's handle is closed */
+    int64_t status;    /* its exit status */
+    int term_signal;   /* the signal that ended it, or 0 */
 };
 
 static void on_child_closed(uv_handle_t *h)
