@@ -9,6 +9,7 @@ scenario is run once per tool to compare them, the lease IDs (in the keys) and r
 between the runs, so the outputs are compared with those replaced by placeholders.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -274,9 +275,13 @@ def test_elect_candidates_and_observers(server, cairnctl):
             assert key1.startswith("myelection/") and value1 == "p1"
             for o in (o1, o2):  # both have read (or watched) the first leader before any other
                 o.wait_for(lambda t: t.count("\n") == 1, what="the first leader")
-            with CtlWatch(server.endpoint, "myelection", "p2", command="elect",
-                          binary=cairnctl) as c2, \
-                    CtlWatch(server.endpoint, "myelection", "p3", command="elect") as c3:
+            with contextlib.ExitStack() as later:
+                # p2 queues second, then p3 third (started once p2's key is there)
+                c2 = later.enter_context(CtlWatch(server.endpoint, "myelection", "p2",
+                                                  command="elect", binary=cairnctl))
+                wait_keys(server, "myelection/", 2)
+                c3 = later.enter_context(CtlWatch(server.endpoint, "myelection", "p3",
+                                                  command="elect"))
                 queue = wait_keys(server, "myelection/", 3)
                 assert queue[0] == key1
                 assert c2.out() == "" and c3.out() == ""
