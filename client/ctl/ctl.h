@@ -83,7 +83,7 @@ extern const struct ctl_command ctl_root;
 /* The commands (one file each). */
 extern const struct ctl_command ctl_cmd_get, ctl_cmd_put, ctl_cmd_del, ctl_cmd_txn,
     ctl_cmd_compaction, ctl_cmd_endpoint, ctl_cmd_member, ctl_cmd_move_leader, ctl_cmd_alarm,
-    ctl_cmd_version, ctl_cmd_watch, ctl_cmd_lease;
+    ctl_cmd_version, ctl_cmd_watch, ctl_cmd_lease, ctl_cmd_lock, ctl_cmd_elect;
 
 /* Runs cairnctl with argv; returns the exit code (root.c). */
 int ctl_main(int argc, char **argv);

@@ -38,8 +38,8 @@ static const struct ctl_flag_spec global_flags[] = {
 };
 
 static const struct ctl_command *const root_subs[] = {
-    &ctl_cmd_alarm, &ctl_cmd_compaction, &ctl_cmd_del,     &ctl_cmd_endpoint,
-    &ctl_cmd_get,   &ctl_cmd_lease,      &ctl_cmd_member,  &ctl_cmd_move_leader,
+    &ctl_cmd_alarm, &ctl_cmd_compaction, &ctl_cmd_del,     &ctl_cmd_elect,  &ctl_cmd_endpoint,
+    &ctl_cmd_get,   &ctl_cmd_lease,      &ctl_cmd_lock,    &ctl_cmd_member, &ctl_cmd_move_leader,
     &ctl_cmd_put,   &ctl_cmd_txn,        &ctl_cmd_version, &ctl_cmd_watch,
 };
 
