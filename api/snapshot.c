@@ -1,10 +1,10 @@
 /* api/snapshot.c — the store for a member whose log ends before the leader's first entry.
  *
  * Leader side: /cairn.Internal/Snapshot is a stream. On its request the thread pool writes LMDB's
- * compacted copy of the committed state into an unnamed file in the data directory; the loop then
- * sends the file in pieces of SNAPSHOT_PIECE bytes, each as the stream's send queue drains, and
- * ends the stream with OK. So neither the copy nor its queue is held in memory, whatever the
- * store's size.
+ * compacted copy of the committed state into an unnamed file in the data directory; then each piece
+ * of SNAPSHOT_PIECE bytes is read on the thread pool too (uv_fs_read) and sent, the next one once
+ * the stream's send queue has room, and the stream ends with OK. So neither the copy nor its queue
+ * is held in memory, whatever the store's size.
  *
  * Member side: api_fetch_store() opens the stream to the leader's client port on a private loop
  * (the member has nothing to serve before it has a store), writes each piece into the store's
@@ -35,15 +35,18 @@ static const struct cl_method snapshot_method = {
 /* The leader's side */
 
 struct snap_send {
-    uv_work_t work;
+    uv_work_t work; /* making the copy */
+    uv_fs_t read;   /* reading the next piece */
+    uv_loop_t *loop;
     struct grpc_call *call;
     store *st;
     uint8_t *piece; /* SNAPSHOT_PIECE bytes */
     int fd;         /* the copy, -1 before it is made */
     uint64_t size, sent;
     int err;        /* making the copy */
-    bool copying;   /* the work is on the thread pool */
-    bool cancelled; /* the caller went away meanwhile */
+    bool busy;      /* the copy is being made or a piece read, on the thread pool */
+    bool cancelled; /* the caller went away meanwhile: the callback ends it */
+    bool blocked;   /* the queue is over its high-water mark: on_writable goes on */
 };
 
 static void send_free(struct snap_send *ss)
@@ -64,43 +67,76 @@ static void send_end(struct snap_send *ss, int err)
     send_free(ss);
 }
 
-/* Sends pieces until the queue is over its high-water mark (on_writable goes on) or all went. */
-static void send_pieces(struct snap_send *ss)
+/* A thread pool callback found the call cancelled meanwhile: it ends here. */
+static bool ended_meanwhile(struct snap_send *ss)
 {
-    while (ss->sent < ss->size) {
-        uint64_t left = ss->size - ss->sent;
-        size_t n = left < SNAPSHOT_PIECE ? (size_t)left : SNAPSHOT_PIECE;
-        ssize_t r = pread(ss->fd, ss->piece, n, (off_t)ss->sent);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            log_error("cairnd: reading the store's copy failed: %s",
-                      r < 0 ? strerror(errno) : "short file");
-            send_end(ss, CAIRN_E_IO);
-            return;
-        }
-        Cairn__SnapshotResponse resp = CAIRN__SNAPSHOT_RESPONSE__INIT;
-        resp.store = (ProtobufCBinaryData){(size_t)r, ss->piece};
-        resp.size = ss->size;
-        size_t len = protobuf_c_message_get_packed_size(&resp.base);
-        uint8_t *buf = malloc(len);
-        if (!buf) {
-            send_end(ss, CAIRN_E_NOMEM);
-            return;
-        }
-        protobuf_c_message_pack(&resp.base, buf);
-        int rc = grpc_call_send(ss->call, buf, len);
-        free(buf);
-        if (rc < 0) { /* the connection is gone */
-            send_end(ss, CAIRN_E_IO);
-            return;
-        }
-        ss->sent += (uint64_t)r;
-        if (rc == 1)
-            return;
+    ss->busy = false;
+    if (!ss->cancelled)
+        return false;
+    grpc_call_finish(ss->call, GRPC_CANCELLED, NULL); /* not sent: nobody listens */
+    send_free(ss);
+    return true;
+}
+
+static void on_piece_read(uv_fs_t *req);
+
+/* Reads the next piece on the thread pool (the copy may be far larger than the page cache), or
+ * ends the stream with OK once every piece went. */
+static void read_piece(struct snap_send *ss)
+{
+    if (ss->sent == ss->size) {
+        log_info("cairnd: sent the store's copy (%llu bytes)", (unsigned long long)ss->size);
+        send_end(ss, 0);
+        return;
     }
-    log_info("cairnd: sent the store's copy (%llu bytes)", (unsigned long long)ss->size);
-    send_end(ss, 0);
+    uint64_t left = ss->size - ss->sent;
+    uv_buf_t buf =
+        uv_buf_init((char *)ss->piece, left < SNAPSHOT_PIECE ? (unsigned)left : SNAPSHOT_PIECE);
+    ss->read.data = ss;
+    ss->busy = true;
+    int rc = uv_fs_read(ss->loop, &ss->read, ss->fd, &buf, 1, (int64_t)ss->sent, on_piece_read);
+    if (rc) {
+        ss->busy = false;
+        log_error("cairnd: reading the store's copy failed: %s", uv_strerror(rc));
+        send_end(ss, CAIRN_E_IO);
+    }
+}
+
+/* Sends the piece read, then reads the next unless the queue is full. */
+static void on_piece_read(uv_fs_t *req)
+{
+    struct snap_send *ss = req->data;
+    ssize_t r = req->result;
+    uv_fs_req_cleanup(req);
+    if (ended_meanwhile(ss))
+        return;
+    if (r <= 0) {
+        log_error("cairnd: reading the store's copy failed: %s",
+                  r < 0 ? uv_strerror((int)r) : "short file");
+        send_end(ss, CAIRN_E_IO);
+        return;
+    }
+    Cairn__SnapshotResponse resp = CAIRN__SNAPSHOT_RESPONSE__INIT;
+    resp.store = (ProtobufCBinaryData){(size_t)r, ss->piece};
+    resp.size = ss->size;
+    size_t len = protobuf_c_message_get_packed_size(&resp.base);
+    uint8_t *out = malloc(len);
+    if (!out) {
+        send_end(ss, CAIRN_E_NOMEM);
+        return;
+    }
+    protobuf_c_message_pack(&resp.base, out);
+    int rc = grpc_call_send(ss->call, out, len);
+    free(out);
+    if (rc < 0) { /* the connection is gone */
+        send_end(ss, CAIRN_E_IO);
+        return;
+    }
+    ss->sent += (uint64_t)r;
+    if (rc == 1)
+        ss->blocked = true;
+    else
+        read_piece(ss);
 }
 
 /* On the thread pool: the copy, into an unnamed file beside the data. */
@@ -120,19 +156,15 @@ static void make_copy(uv_work_t *w)
 static void copy_made(uv_work_t *w, int status)
 {
     struct snap_send *ss = w->data;
-    ss->copying = false;
-    if (ss->cancelled) {
-        grpc_call_finish(ss->call, GRPC_CANCELLED, NULL); /* not sent: nobody listens */
-        send_free(ss);
+    if (ended_meanwhile(ss))
         return;
-    }
     if (status || ss->err) {
         log_error("cairnd: copying the store for a member failed: %s",
                   cairn_strerror(ss->err ? ss->err : CAIRN_E_INTERNAL));
         send_end(ss, ss->err ? ss->err : CAIRN_E_INTERNAL);
         return;
     }
-    send_pieces(ss);
+    read_piece(ss);
 }
 
 static void on_snapshot_msg(struct grpc_call *call, const uint8_t *msg, size_t len, void *ctx)
@@ -153,13 +185,14 @@ static void on_snapshot_msg(struct grpc_call *call, const uint8_t *msg, size_t l
         return;
     }
     ss->call = call;
+    ss->loop = srv->loop;
     ss->st = srv->st;
     ss->fd = -1;
     ss->work.data = ss;
-    ss->copying = true;
+    ss->busy = true;
     grpc_call_set_data(call, ss);
     if (uv_queue_work(srv->loop, &ss->work, make_copy, copy_made)) {
-        ss->copying = false;
+        ss->busy = false;
         send_end(ss, CAIRN_E_INTERNAL);
     }
 }
@@ -168,8 +201,10 @@ static void on_snapshot_writable(struct grpc_call *call, void *ctx)
 {
     (void)ctx;
     struct snap_send *ss = grpc_call_data(call);
-    if (ss && !ss->copying)
-        send_pieces(ss);
+    if (ss && ss->blocked) {
+        ss->blocked = false;
+        read_piece(ss);
+    }
 }
 
 static void on_snapshot_cancel(struct grpc_call *call, void *ctx)
@@ -181,8 +216,8 @@ static void on_snapshot_cancel(struct grpc_call *call, void *ctx)
         return;
     }
     grpc_call_set_data(call, NULL);
-    if (ss->copying) {
-        ss->cancelled = true; /* copy_made finishes it */
+    if (ss->busy) {
+        ss->cancelled = true; /* the thread pool's callback ends it */
         return;
     }
     grpc_call_finish(call, GRPC_CANCELLED, NULL);

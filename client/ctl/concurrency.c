@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/ctl/printer.h"
 #include "client/ctl/text.h"
 
 int ctl_cc_init(struct ctl_cc *cc, struct ctl *ctl)
@@ -327,4 +328,32 @@ int ctl_cc_wait_deletes(struct ctl_cc *cc, const char *pfx, int64_t max_create_r
         if (rc < 0)
             return -1;
     }
+}
+
+int ctl_cc_show_and_hold(struct ctl_cc *cc, const char *key, const char *lost, const char *expired,
+                         char **err)
+{
+    Etcdserverpb__RangeRequest get = ETCDSERVERPB__RANGE_REQUEST__INIT;
+    get.key.data = (uint8_t *)key;
+    get.key.len = strlen(key);
+    struct cl_call call = {0};
+    int rc = 0;
+    if (ctl_cc_call(cc, &call, &cl_method_range, &get.base, true) != GRPC_OK) {
+        *err = ctl_call_error(&call);
+        rc = -1;
+    } else {
+        const Etcdserverpb__RangeResponse *r = (const Etcdserverpb__RangeResponse *)call.response;
+        if (lost && r->n_kvs == 0) {
+            *err = strdup(lost);
+            rc = -1;
+        } else {
+            rc = CTL_PRINT(cc->ctl, get, r); /* etcdctl's printer exits there and then */
+        }
+    }
+    cl_call_reset(&call);
+    if (rc == 0 && !ctl_cc_hold(cc)) {
+        *err = strdup(expired);
+        rc = -1;
+    }
+    return rc;
 }

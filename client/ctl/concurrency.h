@@ -76,6 +76,14 @@ int ctl_cc_top_request(Etcdserverpb__RangeRequest *req, const char *pfx, bool fi
 int ctl_cc_wait_deletes(struct ctl_cc *cc, const char *pfx, int64_t max_create_rev,
                         Etcdserverpb__ResponseHeader **hdr, char **err);
 
+/* The end of lock and elect once the key is held: gets key, prints the response with get's
+ * printer, and holds it until a signal (then returns 0) or the session's end. Returns the
+ * printer's exit code when it asks to exit (> 0), or -1 with *err (malloc'd): the get's error,
+ * `lost` when the key is gone (NULL: not checked, as etcdctl's elect does not), `expired` when
+ * the session ended first. */
+int ctl_cc_show_and_hold(struct ctl_cc *cc, const char *key, const char *lost, const char *expired,
+                         char **err);
+
 /* Runs the loop until a signal has come or the session has ended. Returns true for a signal. */
 bool ctl_cc_hold(struct ctl_cc *cc);
 

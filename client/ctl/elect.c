@@ -138,7 +138,6 @@ static int run_campaign(struct ctl_cc *cc, const char *pfx, const char *prop)
     char *err = NULL;
     int code = CTL_EXIT_SUCCESS;
     struct campaign e = {.pfx = pfx};
-    struct cl_call call = {0};
     if (ctl_cc_session(cc, 0, &err) < 0)
         goto fail;
     if (ctl_cc_catch_signals(cc)) {
@@ -147,20 +146,11 @@ static int run_campaign(struct ctl_cc *cc, const char *pfx, const char *prop)
     }
     if (campaign(cc, &e, prop, &err) < 0)
         goto fail;
-    Etcdserverpb__RangeRequest get = ETCDSERVERPB__RANGE_REQUEST__INIT;
-    get.key.data = (uint8_t *)e.key;
-    get.key.len = strlen(e.key);
-    if (ctl_cc_call(cc, &call, &cl_method_range, &get.base, true) != GRPC_OK) {
-        err = ctl_call_error(&call);
+    int held = ctl_cc_show_and_hold(cc, e.key, NULL, "elect: session expired", &err);
+    if (held < 0)
         goto fail;
-    }
-    if ((code = CTL_PRINT(cc->ctl, get, (const Etcdserverpb__RangeResponse *)call.response)))
-        goto out; /* etcdctl's printer exits there and then */
-    cl_call_reset(&call);
-    if (!ctl_cc_hold(cc)) {
-        err = strdup("elect: session expired");
-        goto fail;
-    }
+    if ((code = held))
+        goto out;
     if (resign(cc, &e, &err) < 0)
         goto fail;
     goto out;
@@ -168,7 +158,6 @@ fail:
     code = ctl_fail(CTL_EXIT_ERROR, "%s", err ? err : "out of memory");
 out:
     free(err);
-    cl_call_reset(&call);
     free(e.key);
     return code;
 }

@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include "client/ctl/concurrency.h"
-#include "client/ctl/printer.h"
 #include "client/ctl/text.h"
 
 extern char **environ;
@@ -315,7 +314,6 @@ static int lock_until_signal(struct ctl_cc *cc, const char *pfx, char **cmd, siz
     char *err = NULL;
     int code = CTL_EXIT_SUCCESS;
     struct mutex m = {.pfx = pfx};
-    struct cl_call call = {0};
     if (ctl_cc_session(cc, ctl_flag_int(&cc->ctl->fs, "ttl"), &err) < 0)
         goto fail;
     if (ctl_cc_catch_signals(cc)) {
@@ -336,25 +334,11 @@ static int lock_until_signal(struct ctl_cc *cc, const char *pfx, char **cmd, siz
             goto fail;
         goto out;
     }
-    Etcdserverpb__RangeRequest get = ETCDSERVERPB__RANGE_REQUEST__INIT;
-    get.key.data = (uint8_t *)m.key;
-    get.key.len = strlen(m.key);
-    if (ctl_cc_call(cc, &call, &cl_method_range, &get.base, true) != GRPC_OK) {
-        err = ctl_call_error(&call);
+    int held = ctl_cc_show_and_hold(cc, m.key, "lock lost on init", "session expired", &err);
+    if (held < 0)
         goto fail;
-    }
-    const Etcdserverpb__RangeResponse *r = (const Etcdserverpb__RangeResponse *)call.response;
-    if (r->n_kvs == 0) {
-        err = strdup("lock lost on init");
-        goto fail;
-    }
-    if ((code = CTL_PRINT(cc->ctl, get, r)))
-        goto out; /* etcdctl's printer exits there and then */
-    cl_call_reset(&call);
-    if (!ctl_cc_hold(cc)) {
-        err = strdup("session expired");
-        goto fail;
-    }
+    if ((code = held))
+        goto out;
     if (mutex_unlock(cc, &m, &err) < 0)
         goto fail;
     goto out;
@@ -362,7 +346,6 @@ fail:
     code = ctl_fail(CTL_EXIT_ERROR, "%s", err ? err : "out of memory");
 out:
     free(err);
-    cl_call_reset(&call);
     mutex_free(&m);
     return code;
 }

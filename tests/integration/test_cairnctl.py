@@ -393,6 +393,21 @@ def help_flags(text):
     return sections
 
 
+def assert_same_run(c, e, what):
+    """cairnctl's run c and etcdctl's run e of the same command — (exit code, stdout, stderr) as
+    run() returns them — agree: the code, stdout byte for byte (a flag error's help up to the
+    global options, which ours words differently, and the same flags there), stderr but for
+    timestamps."""
+    assert c[0] == e[0], f"exit code of {what}: cairnctl {c[0]}, etcdctl {e[0]}; {c[2]!r}"
+    if e[1].startswith(b"NAME:"):
+        assert help_flags(c[1].decode()) == help_flags(e[1].decode()), what
+        assert c[1].split(b"GLOBAL OPTIONS")[0].replace(b"cairnctl", b"etcdctl") == \
+            e[1].split(b"GLOBAL OPTIONS")[0], what
+    else:
+        assert c[1] == e[1], f"stdout of {what}:\ncairnctl {c[1]!r}\netcdctl  {e[1]!r}"
+    assert clean_err(c[2]) == clean_err(e[2]), f"stderr of {what}: {c[2]!r} vs {e[2]!r}"
+
+
 HELP_PATHS = [["get"], ["put"], ["del"], ["txn"], ["compaction"], ["endpoint"],
               ["endpoint", "status"], ["endpoint", "health"], ["endpoint", "hashkv"],
               ["member"], ["member", "list"], ["alarm"], ["alarm", "list"], ["alarm", "disarm"]]

@@ -20,7 +20,8 @@ import time
 import pytest
 
 from conftest import ETCDCTL
-from test_cairnctl import clean_err, help_flags, run
+from test_cairnctl import assert_same_run, clean_err, help_flags, run
+from test_concurrency import keys_under, wait_keys
 from watchwire import CtlWatch
 
 TOOLS = ["etcdctl", "cairnctl"]
@@ -28,23 +29,6 @@ TOOLS = ["etcdctl", "cairnctl"]
 
 def binary(tool, cairnctl):
     return ETCDCTL if tool == "etcdctl" else cairnctl
-
-
-def keys_under(server, prefix):
-    """The keys under prefix in create-revision order (the contenders' queue)."""
-    out = server.ctl_ok("get", prefix, "--prefix", "--keys-only", "--sort-by=CREATE",
-                        "--order=ASCEND")
-    return [line for line in out.splitlines() if line]
-
-
-def wait_keys(server, prefix, n, timeout=30):
-    deadline = time.monotonic() + timeout
-    while True:
-        ks = keys_under(server, prefix)
-        if len(ks) == n:
-            return ks
-        assert time.monotonic() < deadline, f"{n} keys under {prefix} not seen; last {ks}"
-        time.sleep(0.1)
 
 
 def held(w, what="the lock"):
@@ -347,15 +331,7 @@ ARG_ERRORS = [
 def test_argument_errors_same_as_etcdctl(server, cairnctl, args):
     e = run(ETCDCTL, server.endpoint, *args)
     c = run(cairnctl, server.endpoint, *args)
-    what = f"{' '.join(args)} on {server.kind}"
-    assert c[0] == e[0], f"exit code of {what}: cairnctl {c[0]}, etcdctl {e[0]}; {c[2]!r}"
-    if e[1].startswith(b"NAME:"):  # a flag error prints the help: ours words the globals' usage
-        assert help_flags(c[1].decode()) == help_flags(e[1].decode()), what
-        assert c[1].split(b"GLOBAL OPTIONS")[0].replace(b"cairnctl", b"etcdctl") == \
-            e[1].split(b"GLOBAL OPTIONS")[0], what
-    else:
-        assert c[1] == e[1], f"stdout of {what}:\ncairnctl {c[1]!r}\netcdctl  {e[1]!r}"
-    assert clean_err(c[2]) == clean_err(e[2]), f"stderr of {what}: {c[2]!r} vs {e[2]!r}"
+    assert_same_run(c, e, f"{' '.join(args)} on {server.kind}")
 
 
 @pytest.mark.parametrize("command", ["lock", "elect"])

@@ -11,7 +11,6 @@ at the end of its test, passed or failed.
 """
 
 import base64
-import os
 import subprocess
 import threading
 import time
@@ -19,7 +18,7 @@ import time
 import pytest
 
 from conftest import ETCDCTL, clean_env
-from test_cairnctl import DIAL, clean_err, help_flags
+from test_cairnctl import DIAL, assert_same_run, clean_err, help_flags
 
 WAIT = 60  # seconds a watcher may take to print what it must (a hang fails instead of blocking)
 
@@ -264,15 +263,7 @@ def test_watch_that_ends_same_output(server, cairnctl, args):
     server.ctl_ok("compaction", "4")
     e = run(ETCDCTL, server.endpoint, *args)
     c = run(cairnctl, server.endpoint, *args)
-    what = f"{' '.join(args)} on {server.kind}"
-    assert c[0] == e[0], f"exit code of {what}: cairnctl {c[0]}, etcdctl {e[0]}; {c[2]!r}"
-    if e[1].startswith(b"NAME:"):  # a flag error prints the help: ours words the globals' usage
-        assert help_flags(c[1].decode()) == help_flags(e[1].decode()), what
-        assert c[1].split(b"GLOBAL OPTIONS")[0].replace(b"cairnctl", b"etcdctl") == \
-            e[1].split(b"GLOBAL OPTIONS")[0], what
-    else:
-        assert c[1] == e[1], f"stdout of {what}:\ncairnctl {c[1]!r}\netcdctl  {e[1]!r}"
-    assert clean_err(c[2]) == clean_err(e[2]), f"stderr of {what}: {c[2]!r} vs {e[2]!r}"
+    assert_same_run(c, e, f"{' '.join(args)} on {server.kind}")
 
 
 def test_watch_help(cairnctl):
