@@ -43,6 +43,7 @@ enum flag_id {
     F_CONSISTENCY,
     F_STREAMS,
     F_WATCH_PER_STREAM,
+    F_WATCH_THREADS,
     F_WATCHERS_PER_STREAM,
     F_PUT_TOTAL,
     F_PUT_RATE,
@@ -100,6 +101,9 @@ static const struct flag flags[] = {
     {F_STREAMS, "streams", 0, K_UINT, WATCH_CMDS, "Number of Watch streams", "10"},
     {F_WATCH_PER_STREAM, "watch-per-stream", 0, K_UINT, ON(BENCH_CMD_WATCH),
      "Number of watchers on each stream (all watch the prefix \"watch-bench/\")", "100"},
+    {F_WATCH_THREADS, "watch-threads", 0, K_UINT, WATCH_CMDS,
+     "Threads receiving the events, each with its share of the connections (cairn-bench's own)",
+     "1"},
     {F_WATCHERS_PER_STREAM, "watchers-per-stream", 0, K_UINT, ON(BENCH_CMD_WATCH_LATENCY),
      "Number of watchers on each stream (all watch the one key put)", "10"},
     {F_PUT_TOTAL, "put-total", 0, K_UINT, WATCH_CMDS,
@@ -162,6 +166,7 @@ void bench_config_default(struct bench_config *cfg, enum bench_cmd cmd)
     cfg->txn_ops = 1;
     cfg->streams = 10;
     cfg->watch_per_stream = 100;
+    cfg->watch_threads = 1;
     cfg->lease_ttl = 100;
     if (cmd == BENCH_CMD_WATCH) {
         cfg->total = 1000; /* --put-total */
@@ -441,6 +446,12 @@ static int set_flag(struct parser *p, const struct flag *f, const char *v)
             cfg->streams = (unsigned)u;
         else
             cfg->watch_per_stream = (unsigned)u;
+        break;
+    case F_WATCH_THREADS:
+        if (u < 1 || u > BENCH_MAX_WATCH_THREADS)
+            return fail(p, "invalid argument \"%s\" for \"%s\" flag: must be 1 to %u", v, name,
+                        BENCH_MAX_WATCH_THREADS);
+        cfg->watch_threads = (unsigned)u;
         break;
     case F_PUT_TOTAL:
         if (u < 1 || u > BENCH_MAX_TOTAL)

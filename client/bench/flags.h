@@ -33,6 +33,7 @@ enum bench_output {
 /* Upper bounds on what a flag accepts, so that a typo cannot ask for terabytes. */
 #define BENCH_MAX_TOTAL          1000000000ULL /* --total */
 #define BENCH_MAX_CLIENTS        1000000U      /* --clients */
+#define BENCH_MAX_WATCH_THREADS  64U           /* --watch-threads */
 #define BENCH_MAX_CONNS          100000U       /* --conns */
 #define BENCH_MAX_DATA_SIZE      (64u << 20)   /* --key-size, --val-size (64 MiB) */
 #define BENCH_MAX_TXN_OPS        100000U       /* --txn-ops */
@@ -65,6 +66,7 @@ struct bench_config {
     bool serializable;            /* range: --consistency s (else l, linearizable) */
     unsigned streams;             /* watch: --streams Watch streams (default 10) */
     unsigned watch_per_stream;    /* watch: --watch-per-stream watchers on each (default 100) */
+    unsigned watch_threads;       /* watch: --watch-threads receiving the events (default 1) */
     unsigned leases;              /* lease-keepalive: --leases granted; 0: one per client */
     int64_t lease_ttl;            /* lease-keepalive: --ttl seconds of each lease (default 100) */
     bool keep_leases;             /* lease-keepalive: --keep-leases: no revokes at the end */

@@ -13,6 +13,11 @@ int bench_stats_init(struct bench_stats *s, size_t capacity)
     s->lat_ns = malloc((capacity ? capacity : 1) * sizeof *s->lat_ns);
     if (!s->lat_ns)
         return -1;
+    /* touched now, so that recording during the run does not fault its pages in (a memset of 0
+     * would be turned into calloc's untouched pages) */
+    volatile uint8_t *page = (volatile uint8_t *)s->lat_ns;
+    for (size_t i = 0; i < capacity * sizeof *s->lat_ns; i += 4096)
+        page[i] = 0;
     s->cap = capacity;
     return 0;
 }

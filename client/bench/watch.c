@@ -75,7 +75,30 @@ const struct bench_workload bench_workload_watch_put = {
     .make = wput_make,
 };
 
-/* ---- the watchers, on their own thread */
+/* ---- the watchers, on threads of their own
+ *
+ * The connections are dealt out to the threads (connection i to thread i mod threads) and each
+ * stream goes with its connection, so a thread owns its loop, clients, watchers and counters and
+ * shares nothing with the others while events arrive. */
+
+struct wrun;
+
+struct wgroup {
+    struct wrun *run;
+    pthread_t thread;
+    bool signalled; /* it has counted itself ready */
+    uv_loop_t loop;
+    uv_async_t wake;            /* the main thread: the puts are done, or setting up failed */
+    uv_timer_t quiet;           /* no event for a while after the puts */
+    struct cl_client **clients; /* the connections this thread owns */
+    unsigned n_clients;
+    struct cl_watcher **watchers; /* the streams on them */
+    unsigned n_watchers;
+    uint64_t n_watches, created, ended, received, expected, watch_errors;
+    struct bench_stats events; /* put-to-event latencies (watch) */
+    uint64_t last_event_ns;
+    bool closing;
+};
 
 struct wrun {
     const struct bench_config *cfg;
@@ -86,43 +109,43 @@ struct wrun {
     char *const *endpoints;
     size_t n_endpoints;
     FILE *err;
-    uv_loop_t loop;
-    uv_async_t wake;  /* the main thread: the puts are done */
-    uv_timer_t quiet; /* no event for a while after the puts */
-    struct cl_client **clients;
-    struct cl_watcher **watchers;
-    struct cl_watch *watches;
-    uint64_t n_watches, created, ended;
     struct bench_watch_result *res;
-    uint64_t last_event_ns;
-    bool closing;
+    struct wgroup *groups;
+    unsigned n_groups;
+    struct cl_watch *watches; /* stream s's watchers at [s * watch_per_stream ...] */
+    uint64_t n_watches;
     pthread_mutex_t mu;
     pthread_cond_t cond;
-    bool ready;  /* every watch is created (or setting up failed) */
-    bool failed; /* setting up failed */
-    atomic_bool puts_done;
+    unsigned ready;    /* groups whose watches are all created (or whose setting up failed) */
+    bool failed;       /* setting up failed somewhere */
+    atomic_bool stop;  /* the main thread: the puts are done */
+    atomic_bool abort; /* the main thread: setting up failed somewhere, so no puts */
 };
 
-static void finish_watchers(struct wrun *r)
+static void finish_watchers(struct wgroup *g)
 {
-    if (r->closing)
+    if (g->closing)
         return;
-    r->closing = true;
-    uv_timer_stop(&r->quiet);
-    for (unsigned i = 0; i < r->cfg->streams; i++)
-        if (r->watchers[i])
-            cl_watcher_close(r->watchers[i]);
-    for (unsigned i = 0; i < r->cfg->conns; i++)
-        if (r->clients[i])
-            cl_client_close(r->clients[i], NULL, NULL);
-    uv_close((uv_handle_t *)&r->wake, NULL);
-    uv_close((uv_handle_t *)&r->quiet, NULL);
+    g->closing = true;
+    uv_timer_stop(&g->quiet);
+    for (unsigned i = 0; i < g->n_watchers; i++)
+        if (g->watchers[i])
+            cl_watcher_close(g->watchers[i]);
+    for (unsigned i = 0; i < g->n_clients; i++)
+        if (g->clients[i])
+            cl_client_close(g->clients[i], NULL, NULL);
+    uv_close((uv_handle_t *)&g->wake, NULL);
+    uv_close((uv_handle_t *)&g->quiet, NULL);
 }
 
-static void signal_ready(struct wrun *r, bool failed)
+static void signal_ready(struct wgroup *g, bool failed)
 {
+    struct wrun *r = g->run;
+    if (g->signalled)
+        return;
+    g->signalled = true;
     pthread_mutex_lock(&r->mu);
-    r->ready = true;
+    r->ready++;
     r->failed = r->failed || failed;
     pthread_cond_signal(&r->cond);
     pthread_mutex_unlock(&r->mu);
@@ -130,23 +153,24 @@ static void signal_ready(struct wrun *r, bool failed)
 
 static void on_watch(struct cl_watch *w, const Etcdserverpb__WatchResponse *resp)
 {
-    struct wrun *r = w->data;
+    struct wgroup *g = w->data;
+    struct wrun *r = g->run;
     if (resp->canceled) {
-        r->ended++;
-        if (!r->closing) {
-            r->res->watch_errors++;
-            if (r->created < r->n_watches) {
+        g->ended++;
+        if (!g->closing) {
+            g->watch_errors++;
+            if (g->created < g->n_watches) {
                 fprintf(r->err, "cairn-bench: a watch could not be created: %s\n",
                         w->message ? w->message : "cancelled");
-                signal_ready(r, true);
-                finish_watchers(r);
+                signal_ready(g, true);
+                finish_watchers(g);
             }
         }
         return;
     }
     if (resp->created) {
-        if (++r->created == r->n_watches)
-            signal_ready(r, false);
+        if (++g->created == g->n_watches)
+            signal_ready(g, false);
         return;
     }
     uint64_t now = uv_hrtime();
@@ -157,17 +181,17 @@ static void on_watch(struct cl_watch *w, const Etcdserverpb__WatchResponse *resp
             continue;
         memcpy(&v, kv->value.data, sizeof v);
         if (!r->latency)
-            bench_stats_ok(&r->res->events, now > v ? now - v : 0);
+            bench_stats_ok(&g->events, now > v ? now - v : 0);
         else if (v < r->cfg->total)
             r->event_ns[(uint64_t)(w - r->watches) * r->cfg->total + v] = now;
-        r->res->received++;
+        g->received++;
     }
     if (resp->n_events)
-        r->last_event_ns = now;
-    if (r->res->received >= r->res->expected)
-        finish_watchers(r);
-    else if (atomic_load(&r->puts_done))
-        uv_timer_again(&r->quiet);
+        g->last_event_ns = now;
+    if (g->received >= g->expected)
+        finish_watchers(g);
+    else if (atomic_load(&r->stop))
+        uv_timer_again(&g->quiet);
 }
 
 static void on_quiet(uv_timer_t *t)
@@ -177,16 +201,18 @@ static void on_quiet(uv_timer_t *t)
 
 static void on_wake(uv_async_t *a)
 {
-    struct wrun *r = a->data;
-    if (r->res->received >= r->res->expected)
-        finish_watchers(r);
+    struct wgroup *g = a->data;
+    if (g->received >= g->expected || atomic_load(&g->run->abort))
+        finish_watchers(g);
     else
-        uv_timer_start(&r->quiet, on_quiet, 10000, 10000);
+        uv_timer_start(&g->quiet, on_quiet, 10000, 10000);
 }
 
-static void *watch_thread(void *arg)
+/* Connects group g's clients and starts the watches of their streams. Returns false when that
+ * failed (said on err). */
+static bool group_start(struct wgroup *g)
 {
-    struct wrun *r = arg;
+    struct wrun *r = g->run;
     const struct bench_config *cfg = r->cfg;
     static const uint8_t end[] = "watch-bench0"; /* the prefix's range end: '/' + 1 */
     struct cl_watch_options o = {.key = (const uint8_t *)BENCH_WATCH_PREFIX,
@@ -197,35 +223,89 @@ static void *watch_thread(void *arg)
     if (r->latency)
         o = (struct cl_watch_options){
             .key = r->key, .key_len = cfg->key_size, .created_notify = true};
-    bool failed = false;
-    for (unsigned i = 0; i < cfg->conns && !failed; i++) {
+    unsigned gi = (unsigned)(g - r->groups);
+    for (unsigned i = 0; i < g->n_clients; i++) { /* connection gi + i * n_groups */
         struct cl_options co;
         cl_options_default(&co);
-        const char *ep = r->endpoints[i % r->n_endpoints];
+        const char *ep = r->endpoints[(gi + i * r->n_groups) % r->n_endpoints];
         co.endpoints = &ep;
         co.n_endpoints = 1;
         if (cfg->dial_timeout_ms)
             co.dial_timeout_ms = cfg->dial_timeout_ms;
-        failed = cl_client_new(&r->loop, &co, &r->clients[i]) != 0;
+        if (cl_client_new(&g->loop, &co, &g->clients[i]))
+            return false;
     }
-    for (unsigned s = 0; s < cfg->streams && !failed; s++) {
-        failed = cl_watcher_new(r->clients[s % cfg->conns], false, &r->watchers[s]) != 0;
-        for (unsigned k = 0; k < cfg->watch_per_stream && !failed; k++) {
-            struct cl_watch *w = &r->watches[(uint64_t)s * cfg->watch_per_stream + k];
+    unsigned k = 0;
+    for (unsigned s = 0; s < cfg->streams; s++) {
+        unsigned conn = s % cfg->conns;
+        if (conn % r->n_groups != gi)
+            continue;
+        if (cl_watcher_new(g->clients[conn / r->n_groups], false, &g->watchers[k++]))
+            return false;
+        for (unsigned j = 0; j < cfg->watch_per_stream; j++) {
+            struct cl_watch *w = &r->watches[(uint64_t)s * cfg->watch_per_stream + j];
             w->cb = on_watch;
-            w->data = r;
-            failed = cl_watch_start(r->watchers[s], w, &o) != 0;
+            w->data = g;
+            if (cl_watch_start(g->watchers[k - 1], w, &o))
+                return false;
         }
     }
-    if (failed) {
-        fprintf(r->err, "cairn-bench: cannot set up the watchers\n");
-        signal_ready(r, true);
-        finish_watchers(r);
+    return true;
+}
+
+static void *watch_thread(void *arg)
+{
+    struct wgroup *g = arg;
+    if (!group_start(g)) {
+        fprintf(g->run->err, "cairn-bench: cannot set up the watchers\n");
+        signal_ready(g, true);
+        finish_watchers(g);
+    } else if (g->n_watches == 0) {
+        signal_ready(g, false);
     }
-    uv_run(&r->loop, UV_RUN_DEFAULT);
-    if (!r->ready)
-        signal_ready(r, true);
+    uv_run(&g->loop, UV_RUN_DEFAULT);
+    signal_ready(g, true); /* the loop ended before every watch was created */
     return NULL;
+}
+
+/* Prepares group gi of r: its share of the connections and streams, its loop and stats.
+ * Returns 0, or -1 when out of memory. */
+static int group_init(struct wrun *r, unsigned gi)
+{
+    const struct bench_config *cfg = r->cfg;
+    struct wgroup *g = &r->groups[gi];
+    g->run = r;
+    g->n_clients = (cfg->conns - gi + r->n_groups - 1) / r->n_groups;
+    for (unsigned s = 0; s < cfg->streams; s++)
+        g->n_watchers += (s % cfg->conns) % r->n_groups == gi;
+    g->n_watches = (uint64_t)g->n_watchers * cfg->watch_per_stream;
+    g->expected = g->n_watches * cfg->total;
+    uint64_t cap = r->latency ? 0 : g->expected;
+    uint64_t share = (1u << 26) / r->n_groups; /* the latencies kept, over all groups */
+    g->clients = calloc(g->n_clients ? g->n_clients : 1, sizeof *g->clients);
+    g->watchers = calloc(g->n_watchers ? g->n_watchers : 1, sizeof *g->watchers);
+    if (!g->clients || !g->watchers || bench_stats_init(&g->events, cap > share ? share : cap))
+        return -1;
+    if (uv_loop_init(&g->loop))
+        return -1;
+    uv_async_init(&g->loop, &g->wake, on_wake);
+    uv_timer_init(&g->loop, &g->quiet);
+    g->wake.data = g->quiet.data = g;
+    return 0;
+}
+
+static void group_free(struct wgroup *g)
+{
+    free(g->clients);
+    free(g->watchers);
+    bench_stats_free(&g->events);
+}
+
+/* The number of watcher threads: --watch-threads, at most one per connection. */
+static unsigned watch_threads(const struct bench_config *cfg)
+{
+    unsigned n = cfg->watch_threads ? cfg->watch_threads : 1;
+    return n < cfg->conns ? n : cfg->conns;
 }
 
 /* watch-latency's puts, as etcd's: one client puts the key put-total times, one at a time, at
@@ -315,43 +395,40 @@ int bench_watch_run(const struct bench_config *cfg, char *const *endpoints, size
     r->err = err;
     r->res = res;
     r->n_watches = res->watchers;
-    r->clients = calloc(cfg->conns, sizeof *r->clients);
-    r->watchers = calloc(cfg->streams, sizeof *r->watchers);
+    r->n_groups = watch_threads(cfg);
+    r->groups = calloc(r->n_groups, sizeof *r->groups);
     r->watches = calloc(r->n_watches, sizeof *r->watches);
-    bool lat_ok = true;
+    bool ok = r->groups && r->watches;
     if ((r->latency = cfg->cmd == BENCH_CMD_WATCH_LATENCY)) {
         r->key = calloc(1, cfg->key_size);
         r->ack_ns = calloc(cfg->total, sizeof *r->ack_ns);
         r->event_ns = calloc(res->expected, sizeof *r->event_ns);
-        lat_ok = r->key && r->ack_ns && r->event_ns;
+        ok = ok && r->key && r->ack_ns && r->event_ns;
         if (r->key)
             bench_key_write(r->key, cfg->key_size, 0);
     }
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cond, NULL);
     int rc = -1;
-    pthread_t th;
-    bool started = false;
-    if (!r->clients || !r->watchers || !r->watches || !lat_ok || uv_loop_init(&r->loop)) {
+    unsigned inited = 0, started = 0;
+    while (ok && inited < r->n_groups && group_init(r, inited) == 0)
+        inited++;
+    if (!ok || inited < r->n_groups) {
+        if (ok) /* the group that failed: what it holds, and its loop when that opened */
+            group_free(&r->groups[inited]);
         fprintf(err, "cairn-bench: out of memory\n");
-        goto out;
     }
-    uv_async_init(&r->loop, &r->wake, on_wake);
-    uv_timer_init(&r->loop, &r->quiet);
-    r->wake.data = r->quiet.data = r;
-    if (pthread_create(&th, NULL, watch_thread, r)) {
-        fprintf(err, "cairn-bench: cannot start the watch thread\n");
-        uv_close((uv_handle_t *)&r->wake, NULL);
-        uv_close((uv_handle_t *)&r->quiet, NULL);
-        uv_run(&r->loop, UV_RUN_DEFAULT);
-        uv_loop_close(&r->loop);
-        goto out;
+    for (; inited == r->n_groups && started < r->n_groups; started++)
+        if (pthread_create(&r->groups[started].thread, NULL, watch_thread, &r->groups[started]))
+            break;
+    pthread_mutex_lock(&r->mu); /* every started thread's watches created, or a failure */
+    if (inited == r->n_groups && started < r->n_groups) {
+        fprintf(err, "cairn-bench: cannot start a watch thread\n");
+        r->failed = true;
     }
-    started = true;
-    pthread_mutex_lock(&r->mu);
-    while (!r->ready)
+    while (r->ready < started && !r->failed)
         pthread_cond_wait(&r->cond, &r->mu);
-    bool failed = r->failed;
+    bool failed = r->failed || inited < r->n_groups;
     pthread_mutex_unlock(&r->mu);
     uint64_t t0 = uv_hrtime();
     if (failed)
@@ -360,20 +437,34 @@ int bench_watch_run(const struct bench_config *cfg, char *const *endpoints, size
                               latency_puts(r, endpoints, n) == 0
                         : bench_run(cfg, endpoints, n, &res->puts, &res->puts_ns, err) == 0)
         rc = 0;
-    atomic_store(&r->puts_done, true);
-    uv_async_send(&r->wake);
-    pthread_join(th, NULL);
-    uv_loop_close(&r->loop);
-    res->events_ns = r->last_event_ns > t0 ? r->last_event_ns - t0 : 0;
+    atomic_store(&r->abort, failed);
+    atomic_store(&r->stop, true);
+    uint64_t last_event_ns = 0;
+    for (unsigned i = 0; i < inited; i++) {
+        struct wgroup *g = &r->groups[i];
+        if (i < started) {
+            uv_async_send(&g->wake);
+            pthread_join(g->thread, NULL);
+        } else { /* never ran: close its handles on this thread */
+            uv_close((uv_handle_t *)&g->wake, NULL);
+            uv_close((uv_handle_t *)&g->quiet, NULL);
+            uv_run(&g->loop, UV_RUN_DEFAULT);
+        }
+        uv_loop_close(&g->loop);
+        res->received += g->received;
+        res->watch_errors += g->watch_errors;
+        for (size_t j = 0; j < g->events.n_lat; j++)
+            bench_stats_ok(&res->events, g->events.lat_ns[j]);
+        if (g->last_event_ns > last_event_ns)
+            last_event_ns = g->last_event_ns;
+        group_free(g);
+    }
+    res->events_ns = last_event_ns > t0 ? last_event_ns - t0 : 0;
     if (r->latency)
         latency_events(r);
-out:
-    if (!started)
-        bench_stats_init(&res->puts, 0);
     for (uint64_t i = 0; r->watches && i < r->n_watches; i++)
         cl_watch_reset(&r->watches[i]);
-    free(r->clients);
-    free(r->watchers);
+    free(r->groups);
     free(r->watches);
     free(r->key);
     free(r->ack_ns);

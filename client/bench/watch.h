@@ -7,8 +7,11 @@
  * put); each value starts with the monotonic time (uv_hrtime) just before its put was sent, so a
  * watcher takes its event's latency from it. The run ends when every watcher has every event,
  * or when none arrived for 10 s after the last put was answered (then fewer are reported).
- * Events per second: events received / (last event − first put). The watchers run on a thread of
- * their own, with a loop and clients of their own, so receiving does not slow the puts.
+ * Events per second: events received / (last event − first put). The watchers run on threads of
+ * their own (--watch-threads, default 1; connection i and its streams on thread i mod threads),
+ * each with a loop and clients of its own, so receiving does not slow the puts. One thread is the
+ * default because on a machine with few CPUs more receiving threads take CPU from the server
+ * being measured (on 2 CPUs, two of them cut cairnd's events/s by a third).
  *
  * watch-latency is etcd's command of that name: the watchers (--streams × --watchers-per-stream)
  * all watch one key of --key-size bytes; one client puts it --put-total times, one put at a time,

@@ -240,6 +240,9 @@ def test_help(cairn_bench):
     ["watch", "--val-size", "4"],
     ["watch", "--streams", "0"],
     ["watch", "--total", "5"],
+    ["watch", "--watch-threads", "0"],
+    ["watch", "--watch-threads", "65"],
+    ["put", "--watch-threads", "2"],
     ["watch-latency", "--put-rate", "0"],
     ["watch-latency", "--watchers-per-stream", "0"],
     ["watch-latency", "--watch-per-stream", "5"],
@@ -288,10 +291,14 @@ def test_unreachable_endpoint(cairn_bench):
     assert p.stdout == ""
 
 
-def test_watch(server, cairn_bench):
-    """The watch workload: every watcher gets every put's event, and the numbers add up."""
+@pytest.mark.parametrize("threads,conns", [(1, 2), (2, 3), (5, 3)])
+def test_watch(server, cairn_bench, threads, conns):
+    """The watch workload: every watcher gets every put's event, and the numbers add up, also with
+    the streams spread unevenly over several receiving threads (more threads than connections:
+    one per connection)."""
     r = bench_json(cairn_bench, server, "watch", "--streams", "4", "--watch-per-stream", "5",
-                   "--put-total", "200", "--clients", "4", "--conns", "2",
+                   "--put-total", "200", "--clients", "4", "--conns", str(conns),
+                   "--watch-threads", str(threads),
                    "--key-space-size", "10", "--sequential-keys", "--val-size", "16")
     assert r["workload"] == "watch" and r["streams"] == 4 and r["watch_per_stream"] == 5
     assert r["watchers"] == 20
@@ -310,12 +317,14 @@ def test_watch(server, cairn_bench):
     assert value is not None and len(value) == 16
 
 
-def test_watch_latency(server, cairn_bench):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_watch_latency(server, cairn_bench, threads):
     """etcd's watch-latency: watchers of one key, paced puts of it; every watcher gets every put's
     event, each timed from its put's answer."""
     r = bench_json(cairn_bench, server, "watch-latency", "--streams", "3",
                    "--watchers-per-stream", "4", "--put-total", "150", "--put-rate", "500",
-                   "--val-size", "20", "--key-size", "12")
+                   "--val-size", "20", "--key-size", "12", "--conns", "2",
+                   "--watch-threads", str(threads))
     assert r["workload"] == "watch-latency" and r["streams"] == 3 and r["watch_per_stream"] == 4
     assert r["watchers"] == 12
     assert r["expected_events"] == r["events"] == 150 * 12
