@@ -12,6 +12,7 @@
  * one uv_write() in flight; nghttp2 holds the rest until that write completes. nghttp2 is never
  * re-entered: flushes run from the client's check handle or a write completion, outside nghttp2.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -624,16 +625,26 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
     return 0;
 }
 
+/* The callbacks, made once per process: clients on several threads share them. */
+static nghttp2_session_callbacks *cbs;
+
+static void make_callbacks(void)
+{
+    if (nghttp2_session_callbacks_new(&cbs)) {
+        cbs = NULL;
+        return;
+    }
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+}
+
 static nghttp2_session_callbacks *callbacks(void)
 {
-    static nghttp2_session_callbacks *cbs;
-    if (!cbs && nghttp2_session_callbacks_new(&cbs) == 0) {
-        nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
-        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
-        nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-        nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
-        nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
-    }
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, make_callbacks);
     return cbs;
 }
 
@@ -701,6 +712,8 @@ static void dial_failed(struct cl_conn *conn, const char *what, int err)
 
 static int start_session(struct cl_conn *conn)
 {
+    if (!callbacks())
+        return NGHTTP2_ERR_NOMEM;
     nghttp2_option *opt;
     int r = nghttp2_option_new(&opt);
     if (r)
