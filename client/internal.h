@@ -105,12 +105,19 @@ void cl_call_launch(struct cl_client *c, struct cl_call *call, const struct cl_m
 /* Queues d to run from the check handle on this loop turn (nothing if it is queued already). */
 void cl_client_defer(struct cl_client *c, struct cl_defer *d);
 
-/* ---- stream.c, for conn.c and client.c ---- */
+/* ---- msg.c ---- */
 
-/* Decodes one message of a stream into a single block (see stream.c); freed by
+/* Decodes one message of a stream into a single block (see msg.c); freed by
  * cl_stream_msg_free(). NULL when the bytes are not a valid message or memory is exhausted. */
 ProtobufCMessage *cl_stream_msg_unpack(const ProtobufCMessageDescriptor *d, size_t len,
                                        const uint8_t *data);
+
+/* The direct decoder of etcdserverpb.WatchResponse behind cl_stream_msg_unpack(): the message in
+ * one block, or NULL when it holds anything the direct path leaves to protobuf-c (or memory is
+ * exhausted). What it decodes is what protobuf-c decodes from the same bytes. */
+ProtobufCMessage *cl_msg_decode_watch_response(size_t len, const uint8_t *data);
+
+/* ---- stream.c, for conn.c and client.c ---- */
 
 /* A message of a stream's call arrived (owned by the stream now): queued for its on_msg. */
 void cl_stream_received(struct cl_call *call, ProtobufCMessage *msg);
