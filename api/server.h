@@ -82,8 +82,10 @@ int api_forward(void *owner, const Cairn__InternalRequest *req, uint64_t leader)
 /* The proposer's read index hook: asks the leader for its read index. owner is the api_server. */
 int api_ask_read_index(void *owner, uint64_t leader);
 
-/* The proposer's store fetch hook: replaces the store with the leader's copy (blocking). */
-int api_fetch_store(void *owner, uint64_t leader);
+/* The store fetch of member self (node_options.fetch_store): replaces st with another member's
+ * copy that has applied at least `index` (blocking), asking the leader first when it is known
+ * (leader != 0). The other members' client URLs come from st's member table. */
+int api_fetch_store(store *st, uint64_t self, uint64_t leader, uint64_t index);
 
 /* The proposer's applied hook: watches see the applied entries' events. owner is the api_server. */
 void api_applied(void *owner);

@@ -6,11 +6,18 @@
  * the stream's send queue has room, and the stream ends with OK. So neither the copy nor its queue
  * is held in memory, whatever the store's size.
  *
- * Member side: api_fetch_store() opens the stream to the leader's client port on a private loop
- * (the member has nothing to serve before it has a store), writes each piece into the store's
+ * Every member serves it, not only the leader: each piece also says the raft index the copy has
+ * reached at least (the store's committed consistent index when the copy began).
+ *
+ * Member side: api_fetch_store() opens the stream to a member's client port on a private loop (the
+ * member has nothing to serve before it has a store), writes each piece into the store's
  * installation file as it arrives and swaps the copy in once the stream ended with OK and every
- * byte of it came. A stream that fails, stalls for SNAPSHOT_IDLE_MS or ends short leaves the old
- * data. */
+ * byte of it came. A stream that fails, stalls for SNAPSHOT_IDLE_MS, ends short or comes from a
+ * member whose copy is older than the snapshot leaves the old data, and the next member is asked:
+ * the leader first when one is known, then the others from the member table, in up to
+ * FETCH_ROUNDS passes a second apart. So a member whose leader died during the transfer, or one
+ * restarted after its raft snapshot was saved but before the store came (no leader is known at
+ * start), still gets a store. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +27,13 @@
 #include "api/service.h"
 #include "client/cairn_client.h"
 #include "common/log.h"
+#include "common/url.h"
+#include "raft/members.h"
 
 #define SNAPSHOT_PIECE   (1024 * 1024) /* bytes of the copy per response */
 #define SNAPSHOT_IDLE_MS (60 * 1000)   /* the member gives up when nothing arrives for this long */
+#define FETCH_ROUNDS     30            /* passes over the other members before giving up */
+#define FETCH_PAUSE_MS   1000          /* between two passes */
 
 static const struct cl_method snapshot_method = {
     .path = "/cairn.Internal/Snapshot",
@@ -43,6 +54,7 @@ struct snap_send {
     uint8_t *piece; /* SNAPSHOT_PIECE bytes */
     int fd;         /* the copy, -1 before it is made */
     uint64_t size, sent;
+    uint64_t index; /* the copy has applied the log at least up to here */
     int err;        /* making the copy */
     bool busy;      /* the copy is being made or a piece read, on the thread pool */
     bool cancelled; /* the caller went away meanwhile: the callback ends it */
@@ -119,6 +131,7 @@ static void on_piece_read(uv_fs_t *req)
     Cairn__SnapshotResponse resp = CAIRN__SNAPSHOT_RESPONSE__INIT;
     resp.store = (ProtobufCBinaryData){(size_t)r, ss->piece};
     resp.size = ss->size;
+    resp.index = ss->index;
     size_t len = protobuf_c_message_get_packed_size(&resp.base);
     uint8_t *out = malloc(len);
     if (!out) {
@@ -143,6 +156,12 @@ static void on_piece_read(uv_fs_t *req)
 static void make_copy(uv_work_t *w)
 {
     struct snap_send *ss = w->data;
+    store_tx *tx; /* the committed index before the copy: the copy holds at least as much */
+    ss->err = store_tx_begin_read(ss->st, &tx);
+    if (ss->err)
+        return;
+    ss->index = store_tx_consistent_index(tx);
+    store_tx_end(tx);
     ss->err = store_copy_tmpfile(ss->st, &ss->fd);
     if (!ss->err) {
         off_t end = lseek(ss->fd, 0, SEEK_END);
@@ -239,9 +258,11 @@ struct snap_fetch {
     struct cl_stream s;
     struct store_install *in;
     uv_timer_t idle;
+    uint64_t need; /* the index the copy must have reached */
     uint64_t size, got;
-    int err;   /* writing the pieces */
-    bool done; /* the stream ended */
+    int err;      /* writing the pieces (a failure of this member's own disk) */
+    bool too_old; /* the sender's copy is before `need` */
+    bool done;    /* the stream ended */
 };
 
 static void on_piece(struct cl_stream *s, ProtobufCMessage *msg)
@@ -249,16 +270,21 @@ static void on_piece(struct cl_stream *s, ProtobufCMessage *msg)
     struct snap_fetch *f = s->data;
     const Cairn__SnapshotResponse *r = (const Cairn__SnapshotResponse *)msg;
     uv_timer_again(&f->idle);
-    if (!f->err) {
-        if (f->size && r->size != f->size)
-            f->err = CAIRN_E_CORRUPT; /* pieces of different copies */
-        f->size = r->size;
-        if (!f->err)
+    if (!f->err && !f->too_old) {
+        bool bad = (f->size && r->size != f->size) || r->store.len > r->size - f->got;
+        if (r->index < f->need) {
+            f->too_old = true;
+            log_info("cairnd: that member's store is at index %llu, before %llu: asking another",
+                     (unsigned long long)r->index, (unsigned long long)f->need);
+        } else if (bad) {
+            f->too_old = true; /* pieces of different copies, or more than announced */
+            log_error("cairnd: the store's pieces do not add up: asking another member");
+        } else {
+            f->size = r->size;
             f->err = store_install_write(f->in, r->store.data, r->store.len);
-        f->got += r->store.len;
-        if (!f->err && f->got > f->size)
-            f->err = CAIRN_E_CORRUPT;
-        if (f->err)
+            f->got += r->store.len;
+        }
+        if (f->err || f->too_old)
             cl_stream_cancel(s);
     }
     cl_stream_msg_free(msg);
@@ -278,24 +304,25 @@ static void on_idle(uv_timer_t *t)
     cl_stream_cancel(&f->s);
 }
 
-int api_fetch_store(void *owner, uint64_t leader)
+/* One attempt: the store of the member at endpoint, if it has reached index `need`, written into
+ * the installation file and swapped in. Returns 0 once installed; FETCH_RETRY when that member
+ * could not give it (gone, stalled, behind, a short or inconsistent copy: the old data stays); or
+ * this member's own failure (its disk, memory), which no other member can mend. */
+#define FETCH_RETRY 1
+static int fetch_from(store *st, const char *endpoint, uint64_t need)
 {
-    struct api_server *srv = owner;
-    char endpoint[256];
-    int err = api_leader_endpoint(srv, leader, endpoint, sizeof endpoint);
-    if (err)
-        return err;
     struct cl_options o;
     cl_options_default(&o);
     const char *eps[1] = {endpoint};
     o.endpoints = eps;
     o.n_endpoints = 1;
     struct cl_sync *sync;
-    if ((err = cl_sync_new(&o, &sync)))
+    int err = cl_sync_new(&o, &sync);
+    if (err)
         return err;
-    struct snap_fetch f = {.s = {.on_msg = on_piece, .on_end = on_fetch_end}};
+    struct snap_fetch f = {.s = {.on_msg = on_piece, .on_end = on_fetch_end}, .need = need};
     f.s.data = &f;
-    if ((err = store_install_begin(srv->st, &f.in))) {
+    if ((err = store_install_begin(st, &f.in))) {
         cl_sync_free(sync);
         return err;
     }
@@ -303,7 +330,7 @@ int api_fetch_store(void *owner, uint64_t leader)
     uv_timer_init(cl_client_loop(c), &f.idle);
     f.idle.data = &f;
     uv_timer_start(&f.idle, on_idle, SNAPSHOT_IDLE_MS, SNAPSHOT_IDLE_MS);
-    log_info("cairnd: fetching the store from the leader at %s", endpoint);
+    log_info("cairnd: fetching the store from the member at %s", endpoint);
     Cairn__SnapshotRequest q = CAIRN__SNAPSHOT_REQUEST__INIT;
     bool opened = (err = cl_stream_open(c, &f.s, &snapshot_method, 0)) == 0;
     if (!err && !(err = cl_stream_send(&f.s, &q.base)))
@@ -315,25 +342,76 @@ int api_fetch_store(void *owner, uint64_t leader)
     uv_close((uv_handle_t *)&f.idle, NULL);
     if (!err && f.err)
         err = f.err;
-    if (!err && f.s.code != GRPC_OK) {
-        err = cairn_err_from_message(f.s.message);
-        if (!err)
-            err = CAIRN_E_LEADER_CHANGED;
-        log_error("cairnd: the leader did not send its store: %s",
-                  f.s.message ? f.s.message : "no message");
-    }
-    if (!err && f.got != f.size)
-        err = CAIRN_E_CORRUPT;
+    else if (!err && (f.too_old || f.s.code != GRPC_OK || f.got != f.size || f.size == 0))
+        err = FETCH_RETRY;
+    if (err == FETCH_RETRY && !f.too_old)
+        log_error("cairnd: fetching the store failed after %llu of %llu bytes: %s",
+                  (unsigned long long)f.got, (unsigned long long)f.size,
+                  f.s.message ? f.s.message : "the stream ended short");
     cl_stream_reset(&f.s);
     cl_sync_free(sync); /* runs the loop until the timer's close is done too */
     if (err) {
         store_install_abort(f.in);
-        log_error("cairnd: fetching the store failed after %llu of %llu bytes: %s",
-                  (unsigned long long)f.got, (unsigned long long)f.size, cairn_strerror(err));
         return err;
     }
     err = store_install_finish(f.in);
     log_info("cairnd: received %llu bytes of store: %s", (unsigned long long)f.got,
              cairn_strerror(err));
+    return err;
+}
+
+/* The client endpoints of the other members, the leader first when it is known. */
+static int fetch_candidates(store *st, uint64_t self, uint64_t leader, char (**out)[256], size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    store_tx *tx;
+    Cairn__MemberRecord **list;
+    size_t count;
+    int err = store_tx_begin_read(st, &tx);
+    if (err)
+        return err;
+    err = members_load(tx, NULL, &list, &count);
+    store_tx_end(tx);
+    if (err)
+        return err;
+    char(*eps)[256] = calloc(count ? count : 1, sizeof *eps);
+    if (!eps) {
+        members_free(list, count);
+        return CAIRN_E_NOMEM;
+    }
+    for (int pass = 0; pass < 2; pass++) /* the leader, then the rest */
+        for (size_t i = 0; i < count; i++) {
+            const Etcdserverpb__Member *m = list[i]->member;
+            if (m->id == self || m->n_clienturls == 0 || (m->id == leader) != (pass == 0))
+                continue;
+            if (url_host_port(m->clienturls[0], eps[*n], sizeof eps[*n]) == 0)
+                (*n)++;
+        }
+    members_free(list, count);
+    *out = eps;
+    return 0;
+}
+
+int api_fetch_store(store *st, uint64_t self, uint64_t leader, uint64_t index)
+{
+    char(*eps)[256];
+    size_t n;
+    int err = fetch_candidates(st, self, leader, &eps, &n);
+    if (err)
+        return err;
+    err = n ? FETCH_RETRY : CAIRN_E_NO_LEADER;
+    for (unsigned round = 0; n && err == FETCH_RETRY && round < FETCH_ROUNDS; round++) {
+        if (round)
+            uv_sleep(FETCH_PAUSE_MS);
+        for (size_t i = 0; i < n && err == FETCH_RETRY; i++)
+            err = fetch_from(st, eps[i], index);
+    }
+    free(eps);
+    if (err == FETCH_RETRY) {
+        log_error("cairnd: no member sent a store at index %llu or later in %u attempts",
+                  (unsigned long long)index, FETCH_ROUNDS);
+        err = CAIRN_E_NO_LEADER;
+    }
     return err;
 }

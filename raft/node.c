@@ -274,16 +274,15 @@ static void fsm_applied(struct fsm *f, unsigned requests)
         n->applied(n->owner);
 }
 
+/* Any member that has applied index will do; the leader, when one is known, is asked first (at
+ * start none is). */
 static int fsm_fetch_store(struct fsm *f, uint64_t index)
 {
-    (void)index;
     struct node *n = of_fsm(f);
     uint64_t leader = node_leader(n);
-    if (!n->fetch_store)
+    if (!n->o.fetch_store)
         return CAIRN_E_UNIMPLEMENTED;
-    if (leader == 0 || leader == n->o.id)
-        return CAIRN_E_NO_LEADER;
-    return n->fetch_store(n->owner, leader);
+    return n->o.fetch_store(n->o.fetch_arg, leader == n->o.id ? 0 : leader, index);
 }
 
 static void fsm_fatal(struct fsm *f, const char *why)

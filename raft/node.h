@@ -56,6 +56,13 @@ struct node_options {
     unsigned commit_interval_ms; /* longest time applied entries stay uncommitted in the store */
     unsigned commit_requests;    /* requests applied before the store commits regardless */
     unsigned request_timeout_ms; /* how long a proposal waits for a leader */
+    /* Replaces the store with a copy from another member that has applied at least index, the
+     * leader first when it is not 0 (NULL: a member behind the leader's log stops). Blocks until
+     * done: the member has nothing else to do before it has a store. Given at start because a
+     * member restarted after saving a raft snapshot but before its store came needs it while
+     * libraft starts. */
+    int (*fetch_store)(void *arg, uint64_t leader, uint64_t index);
+    void *fetch_arg;
 };
 
 /* Fills o with etcd's defaults (election 1000 ms, heartbeat 100 ms, snapshot count 100000). */
@@ -101,9 +108,6 @@ struct node {
      * reads "not leader"). Returns 0 when the question went out: the owner then reports the answer
      * with node_read_index_done(). */
     int (*ask_read_index)(void *owner, uint64_t leader);
-    /* Replaces the store with leader's copy (set by the owner; NULL: a member behind the leader's
-     * log stops). Blocks until done: the member has nothing else to do before it has a store. */
-    int (*fetch_store)(void *owner, uint64_t leader);
     /* Entries were applied (set by the owner, may be NULL): called after every applied entry, from
      * the loop, once the store's view shows it. */
     void (*applied)(void *owner);

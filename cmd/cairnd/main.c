@@ -130,6 +130,13 @@ static void on_fatal(struct node *n, const char *why)
     _exit(1);
 }
 
+/* node_options.fetch_store: this member's store from another member (api/snapshot.c). */
+static int fetch_store(void *arg, uint64_t leader, uint64_t index)
+{
+    struct daemon *d = arg;
+    return api_fetch_store(d->st, d->cfg.self->id, leader, index);
+}
+
 static int start_node(struct daemon *d)
 {
     struct config *c = &d->cfg;
@@ -161,6 +168,8 @@ static int start_node(struct daemon *d)
     o.heartbeat_ms = (unsigned)c->heartbeat_interval_ms;
     if (c->snapshot_count)
         o.snapshot_count = c->snapshot_count > 1u << 30 ? 1u << 30 : (unsigned)c->snapshot_count;
+    o.fetch_store = fetch_store;
+    o.fetch_arg = d;
     int err = node_start(&d->node, &d->loop, d->st, &o, why, sizeof why);
     if (err) {
         log_error("cairnd: %s", why);
@@ -217,7 +226,6 @@ static int start(struct daemon *d)
     d->node.forward = api_forward;
     d->node.on_removed = on_removed;
     d->node.ask_read_index = api_ask_read_index;
-    d->node.fetch_store = api_fetch_store;
     d->node.applied = api_applied;
     d->node.owner = &d->api;
     for (size_t i = 0; i < c->n_listen_client; i++) {

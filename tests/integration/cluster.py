@@ -56,6 +56,7 @@ class Member:
         self.token = CLUSTER_TOKEN  # --initial-cluster-token
         self.stopped_by_test = False
         self.member_id = None     # the ID once its peer URL was changed (else from the URL)
+        self.advertised_client_url = None  # --advertise-client-urls if not client_url
         self._client = None
         self._log_offset = 0
 
@@ -82,7 +83,7 @@ class Member:
     def argv(self):
         return [self.cluster.binary, "--name", self.name, "--data-dir", self.data_dir,
                 "--listen-client-urls", self.client_url,
-                "--advertise-client-urls", self.client_url,
+                "--advertise-client-urls", self.advertised_client_url or self.client_url,
                 "--listen-peer-urls", self.peer_url,
                 "--initial-advertise-peer-urls", self.peer_url,
                 "--initial-cluster", self.cluster.initial_cluster(),

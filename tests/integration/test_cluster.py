@@ -580,6 +580,68 @@ def test_lagging_member_catches_up_by_snapshot(cluster):
     assert lagging.range("lag/05999").kvs[0].value == b"v5999".ljust(1000, b".")
 
 
+def wait_log(member, text, timeout=60):
+    """Waits until member's log since its start holds text; returns the log."""
+    deadline = time.monotonic() + timeout
+    while text not in (log := member.log_since_start()):
+        assert member.alive(), f"{member.name} exited: {member.log_tail()}"
+        assert time.monotonic() < deadline, f"{member.name} never logged {text!r}: {log[-3000:]}"
+        time.sleep(0.05)
+    return log
+
+
+def test_store_comes_from_another_member(cluster):
+    """A member that needs the store takes it from any member that has it, not only the leader:
+    here the leader's advertised client URL leads nowhere. Killed while no member could send it
+    (the leader unreachable, the other follower stopped), after libraft saved the snapshot but
+    before the store came, it restarts with no leader known yet and still gets its store: every
+    write is there and HashKV is equal on all members."""
+    c = cluster(3, extra_args=["--snapshot-count", "500"])
+    x, m, y = c[0], c[1], c[2]
+    x.terminate()
+    x.advertised_client_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    c.restart(x)
+    lead = c.leader()
+    if lead is not x:
+        rc, out, err = etcdctl_at([lead.endpoint], "move-leader", f"{x.id:x}")
+        assert rc == 0, (out, err)
+    assert c.leader() is x
+    dead = x.advertised_client_url.removeprefix("http://")
+
+    # 1. the leader cannot send it: the other follower does
+    m.terminate()
+    for i in range(6000):
+        x.put(f"far/{i:05d}", f"v{i}".ljust(500, "."))
+    # (m's linearizable reads ask the leader at its advertised URL: only serializable ones here)
+    m.launch()
+    log = wait_log(m, "installed the store")
+    assert f"fetching the store from the member at {dead}" in log, log
+    assert f"fetching the store from the member at {y.endpoint}" in log, log
+    assert "installed the store" in log, log
+
+    # 2. nobody can send it: killed while it asks in turn, then restarted once one can
+    m.terminate()
+    for i in range(6000, 12000):
+        x.put(f"far/{i:05d}", f"v{i}".ljust(500, "."))
+    y.terminate()
+    m.launch()  # x and m are a quorum: x sends m its snapshot, m asks x (dead) and y (down)
+    wait_log(m, f"fetching the store from the member at {y.endpoint}")
+    m.kill9()
+    assert "installed the store" not in m.log_since_start()
+    y.launch()
+    m.launch()
+    log = wait_log(m, "installed the store")
+    assert "fetching the store" in log, log
+    x.put("after", "install")
+    c.wait_converged()
+    r = m.range("far/", prefix=True, serializable=True, count_only=True)
+    assert r.count == 12000
+    assert "no leader" not in log
+    assert m.range("after", serializable=True).kvs[0].value == b"install"
+    hashes = c.hashkvs(0)
+    assert len(set(hashes.values())) == 1, hashes
+
+
 def test_wrong_cluster_token_is_refused(cluster):
     """A member started afresh with another --initial-cluster-token finds the others in another
     cluster: it stops with an error saying so, and the cluster goes on without it."""
