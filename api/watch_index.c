@@ -32,6 +32,7 @@ void watch_index_free(struct watch_index *ix)
     free(ix->buckets);
     free(ix->ranges);
     free(ix->maxend);
+    free(ix->first);
     memset(ix, 0, sizeof *ix);
 }
 
@@ -102,12 +103,6 @@ void watch_index_remove(struct watch_index *ix, struct watch_key *k)
     ix->dirty = true;
 }
 
-static int start_cmp(const void *a, const void *b)
-{
-    const struct watch_key *x = *(struct watch_key *const *)a, *y = *(struct watch_key *const *)b;
-    return bytes_cmp(x->key, x->key_len, y->key, y->key_len);
-}
-
 /* Whether a's range ends after b's. */
 static bool ends_after(const struct watch_key *a, const struct watch_key *b)
 {
@@ -116,18 +111,30 @@ static bool ends_after(const struct watch_key *a, const struct watch_key *b)
     return bytes_cmp(a->end, a->end_len, b->end, b->end_len) > 0;
 }
 
+/* Ranges by start, then by end: equal ranges end up next to each other. */
+static int range_cmp(const void *a, const void *b)
+{
+    const struct watch_key *x = *(struct watch_key *const *)a, *y = *(struct watch_key *const *)b;
+    int c = bytes_cmp(x->key, x->key_len, y->key, y->key_len);
+    if (c)
+        return c;
+    return ends_after(x, y) ? 1 : ends_after(y, x) ? -1 : 0;
+}
+
 /* Whether key lies before k's end. */
 static bool before_end(const struct watch_key *k, const uint8_t *key, size_t len)
 {
     return k->to_infinity || bytes_cmp(key, len, k->end, k->end_len) < 0;
 }
 
+/* The tree over the distinct ranges: distinct range i is ranges[first[i]], shared by the entries
+ * up to first[i + 1]. */
 static struct watch_key *build(struct watch_index *ix, size_t lo, size_t hi)
 {
     if (lo >= hi)
         return NULL;
     size_t mid = lo + (hi - lo) / 2;
-    struct watch_key *m = ix->ranges[mid];
+    struct watch_key *m = ix->ranges[ix->first[mid]];
     struct watch_key *l = build(ix, lo, mid), *r = build(ix, mid + 1, hi);
     if (l && ends_after(l, m))
         m = l;
@@ -140,20 +147,34 @@ static struct watch_key *build(struct watch_index *ix, size_t lo, size_t hi)
 static int rebuild(struct watch_index *ix)
 {
     free(ix->maxend);
+    free(ix->first);
     ix->maxend = NULL;
+    ix->first = NULL;
+    ix->n_distinct = 0;
     if (ix->n_ranges) {
         ix->maxend = malloc(ix->n_ranges * sizeof *ix->maxend);
-        if (!ix->maxend)
+        ix->first = malloc((ix->n_ranges + 1) * sizeof *ix->first);
+        if (!ix->maxend || !ix->first) {
+            free(ix->maxend);
+            free(ix->first);
+            ix->maxend = NULL;
+            ix->first = NULL;
             return CAIRN_E_NOMEM;
-        qsort(ix->ranges, ix->n_ranges, sizeof *ix->ranges, start_cmp);
-        for (size_t i = 0; i < ix->n_ranges; i++)
+        }
+        qsort(ix->ranges, ix->n_ranges, sizeof *ix->ranges, range_cmp);
+        for (size_t i = 0; i < ix->n_ranges; i++) {
             ix->ranges[i]->pos = (uint32_t)i;
-        build(ix, 0, ix->n_ranges);
+            if (i == 0 || range_cmp(&ix->ranges[i - 1], &ix->ranges[i]))
+                ix->first[ix->n_distinct++] = (uint32_t)i;
+        }
+        ix->first[ix->n_distinct] = (uint32_t)ix->n_ranges;
+        build(ix, 0, ix->n_distinct);
     }
     ix->dirty = false;
     return 0;
 }
 
+/* Visits the distinct ranges in [lo, hi) of the tree that hold key, and every entry of each. */
 static void match_ranges(struct watch_index *ix, size_t lo, size_t hi, const uint8_t *key,
                          size_t len, void (*fn)(struct watch_key *k, void *arg), void *arg)
 {
@@ -162,11 +183,12 @@ static void match_ranges(struct watch_index *ix, size_t lo, size_t hi, const uin
         if (!before_end(ix->maxend[mid], key, len))
             return; /* every range below ends at or before key */
         match_ranges(ix, lo, mid, key, len, fn, arg);
-        struct watch_key *m = ix->ranges[mid];
+        struct watch_key *m = ix->ranges[ix->first[mid]];
         if (bytes_cmp(m->key, m->key_len, key, len) > 0)
             return; /* this and every later range start after key */
         if (before_end(m, key, len))
-            fn(m, arg);
+            for (uint32_t i = ix->first[mid]; i < ix->first[mid + 1]; i++)
+                fn(ix->ranges[i], arg);
         lo = mid + 1;
     }
 }
@@ -182,6 +204,6 @@ int watch_index_match(struct watch_index *ix, const uint8_t *key, size_t len,
             if (k->key_len == len && !memcmp(k->key, key, len))
                 fn(k, arg);
     }
-    match_ranges(ix, 0, ix->n_ranges, key, len, fn, arg);
+    match_ranges(ix, 0, ix->n_distinct, key, len, fn, arg);
     return 0;
 }

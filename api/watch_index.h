@@ -3,7 +3,10 @@
  * The watch hub looks up every event's key here once, whatever the number of watchers: watchers of
  * one key sit in a hash table by key; watchers of a range (prefix, from-key) in an interval index,
  * a sorted array of range starts with the largest range end of every subtree of the implicit
- * binary tree over it, so a lookup visits O(log n + matches) entries. The interval index is
+ * binary tree over it, so a lookup visits O(log n + matches) entries. The tree is over the
+ * distinct ranges: watchers of the same range (many watching one prefix is the common case) share
+ * a node, so the lookup compares the key against that range once and then hands every one of them
+ * the event. The interval index is
  * rebuilt (O(n log n)) at the first lookup after ranges were added or removed, so creating many
  * watchers at once costs one rebuild.
  *
@@ -31,7 +34,10 @@ struct watch_index {
     size_t n_buckets, n_keys;
     struct watch_key **ranges; /* ranges, sorted by start once built */
     size_t n_ranges, cap_ranges;
-    struct watch_key **maxend; /* per implicit tree node: the entry with the largest end below it */
+    uint32_t *first; /* distinct range i: ranges[first[i]] up to first[i + 1] (a sentinel) */
+    size_t n_distinct;
+    struct watch_key **maxend; /* per implicit tree node (a distinct range): the entry with the
+                                * largest end below it */
     bool dirty;                /* ranges changed since the last build */
 };
 

@@ -128,6 +128,38 @@ static void test_matches_a_scan(void **state)
     watch_index_free(&ix);
 }
 
+/* Many entries of the same few ranges (watchers of one prefix) share a node of the tree: each of
+ * them still gets every key its range holds, once. */
+static void test_shared_ranges(void **state)
+{
+    (void)state;
+    struct watch_index ix;
+    watch_index_init(&ix);
+    for (int i = 0; i < N; i++) {
+        struct entry *e = &entries[i];
+        memset(&e->k, 0, sizeof e->k);
+        e->k.key = e->key;
+        e->k.key_len = 1;
+        e->key[0] = i % 3 == 2 ? 'c' : 'b';
+        if (i % 3 == 1) {
+            e->k.to_infinity = true;
+        } else {
+            e->k.end = e->end;
+            e->k.end_len = 1;
+            e->end[0] = (uint8_t)(e->key[0] + 1); /* the prefix "b" or "c" */
+        }
+        e->live = true;
+        assert_int_equal(watch_index_add(&ix, &e->k), 0);
+    }
+    check_all_keys(&ix);
+    for (int i = 0; i < N; i += 2) { /* half of each group goes */
+        watch_index_remove(&ix, &entries[i].k);
+        entries[i].live = false;
+    }
+    check_all_keys(&ix);
+    watch_index_free(&ix);
+}
+
 static void test_empty_and_single(void **state)
 {
     (void)state;
@@ -155,6 +187,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_a_scan),
+        cmocka_unit_test(test_shared_ranges),
         cmocka_unit_test(test_empty_and_single),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
