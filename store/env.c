@@ -241,6 +241,10 @@ static int open_tables(store *st, bool create)
         rc = mdb_dbi_open(txn, "alarm", c, &st->alarm);
     if (!rc) /* added after format 1 was first written: created in older stores on open */
         rc = mdb_dbi_open(txn, "member", MDB_CREATE, &st->member);
+    if (!rc) /* likewise */
+        rc = mdb_dbi_open(txn, "reqs", MDB_CREATE, &st->reqs);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "reqlog", MDB_CREATE, &st->reqlog);
     if (rc) {
         mdb_txn_abort(txn);
         return rc == MDB_NOTFOUND ? CAIRN_E_CORRUPT : tx_fail(NULL, rc);
@@ -292,7 +296,7 @@ static int env_open(store *st, bool has_data)
 {
     int rc = mdb_env_create(&st->env);
     if (!rc)
-        rc = mdb_env_set_maxdbs(st->env, 8);
+        rc = mdb_env_set_maxdbs(st->env, 16);
     if (!rc)
         rc = mdb_env_set_maxreaders(st->env, 1024);
     if (!rc)

@@ -24,6 +24,8 @@ struct store {
     MDB_dbi lkeys;          /* lease id → attached keys (dupsort) */
     MDB_dbi alarm;          /* alarm type, member id → (nothing) */
     MDB_dbi member;         /* member id → the member's record (the caller's encoding) */
+    MDB_dbi reqs;           /* applied request id → its index (store/requests.c) */
+    MDB_dbi reqlog;         /* index, request id → nothing: the ids in the order applied */
     struct store_options o; /* options with defaults filled in */
     int lock_fd;            /* flock'd <dir>/cairn.lock, held while open */
     size_t psize;           /* LMDB page size */
