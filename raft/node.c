@@ -371,6 +371,7 @@ static void on_resend_timer(uv_timer_t *t)
 {
     struct node *n = t->data;
     struct proposal *expired = NULL;
+    unsigned again = 0;
     for (struct proposal **pp = &n->forwarded; *pp;) {
         struct proposal *p = *pp;
         if (!p->resend) {
@@ -385,8 +386,11 @@ static void on_resend_timer(uv_timer_t *t)
         } else {
             p->resent = true;
             requeue(n, p);
+            again++;
         }
     }
+    if (again)
+        log_info("raft: sending %u forwarded writes again", again);
     fail_list(expired, CAIRN_E_TIMEOUT);
     if (n->head)
         uv_idle_start(&n->idle, on_idle); /* propose on this turn, as node_propose() does */
