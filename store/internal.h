@@ -94,6 +94,10 @@ static inline void quota_refund(store_tx *tx, uint64_t cost)
 #define QUOTA_KV_OVERHEAD    256
 #define QUOTA_LEASE_OVERHEAD 64
 
+/* 8-byte integers in the meta table under key (little-endian): get gives 0 for an absent key. */
+int meta_get_u64(store_tx *tx, const char *key, uint64_t *value);
+int meta_put_u64(store_tx *tx, const char *key, uint64_t value);
+
 /* Bytes handed to a caller: borrowed in read transactions, copied into a in write transactions
  * (whose pages later writes in the same transaction may change). NOMEM on exhaustion. */
 int tx_out_bytes(const store_tx *tx, struct arena *a, store_bytes in, store_bytes *out);

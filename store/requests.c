@@ -38,19 +38,7 @@ int store_request_seen(store_tx *tx, uint64_t id, bool *seen)
 
 int store_requests_forgotten(store_tx *tx, uint64_t *index)
 {
-    *index = 0;
-    if (tx->poison)
-        return tx->poison;
-    MDB_val k = {sizeof forgotten_key - 1, (void *)forgotten_key}, v;
-    int rc = mdb_get(tx->txn, tx->st->meta, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    if (rc)
-        return tx_fail(tx, rc);
-    if (v.mv_size != 8)
-        return CAIRN_E_CORRUPT;
-    *index = (uint64_t)le64_get(v.mv_data);
-    return 0;
+    return meta_get_u64(tx, forgotten_key, index);
 }
 
 /* Forgets the oldest record (the first of reqlog, at cursor c) and raises the forgotten index to
@@ -76,13 +64,7 @@ static int forget_oldest(store_tx *tx, MDB_cursor *c)
     int err = store_requests_forgotten(tx, &was);
     if (err)
         return err;
-    if (index <= was)
-        return 0;
-    uint8_t fb[8];
-    le64_put(fb, (int64_t)index);
-    MDB_val fk = {sizeof forgotten_key - 1, (void *)forgotten_key}, fv = {sizeof fb, fb};
-    rc = mdb_put(tx->txn, tx->st->meta, &fk, &fv, 0);
-    return rc ? tx_fail(tx, rc) : 0;
+    return index > was ? meta_put_u64(tx, forgotten_key, index) : 0;
 }
 
 int store_request_record(store_tx *tx, uint64_t id, uint64_t index, uint64_t keep)

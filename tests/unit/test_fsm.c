@@ -57,6 +57,15 @@ static void on_answered(struct fsm *f, struct proposal *list, uint64_t index)
     }
 }
 
+/* The follower's call for t->req, which take_one hands out once. */
+static void wait_call(struct t *t, struct proposal *call)
+{
+    memset(call, 0, sizeof *call);
+    call->req = &t->req;
+    call->arena = &t->a;
+    t->waiting = call;
+}
+
 static void on_fatal(struct fsm *f, const char *why)
 {
     (void)f;
@@ -193,10 +202,7 @@ static void test_follower_answered_by_first_copy(void **state)
 {
     struct t *t = *state;
     struct proposal call;
-    memset(&call, 0, sizeof call);
-    call.req = &t->req;
-    call.arena = &t->a;
-    t->waiting = &call;
+    wait_call(t, &call);
     apply1(t, LEADER, 5, &t->req);
     assert_int_equal(t->answered, 1);
     assert_true(call.index == 5);
@@ -207,10 +213,7 @@ static void test_follower_answered_by_first_copy(void **state)
     /* a copy applied while a call still waits for it (the first copy went unnoticed here) is
      * answered "request timed out": its result is not known */
     struct proposal late;
-    memset(&late, 0, sizeof late);
-    late.req = &t->req;
-    late.arena = &t->a;
-    t->waiting = &late;
+    wait_call(t, &late);
     Cairn__InternalRequest again = t->req;
     again.resent_after = 4;
     apply1(t, NEW_LEADER, 6, &again);
@@ -232,10 +235,7 @@ static void test_resend_beyond_memory_refused(void **state)
     int64_t rev = revision(t);
 
     struct proposal call;
-    memset(&call, 0, sizeof call);
-    call.req = &t->req;
-    call.arena = &t->a;
-    t->waiting = &call;
+    wait_call(t, &call);
     Cairn__InternalRequest resend = t->req;
     resend.resent_after = 49; /* a first copy at index 50 would have been forgotten */
     apply1(t, NEW_LEADER, 60, &resend);

@@ -990,6 +990,19 @@ static void test_old_entry_not_taken_for_new_proposal(void **state)
     assert_string_equal(now_b.value, "new");
 }
 
+/* Starts a, the leader, and b, its follower (with request_timeout_ms when not 0), and turns the
+ * loop until b knows a leads. */
+static void start_leader_and_follower(struct member *a, struct member *b, unsigned timeout_ms)
+{
+    struct node_options oa = cluster_options(a), ob = cluster_options(b);
+    ob.election_ms = 60000; /* a leads */
+    if (timeout_ms)
+        ob.request_timeout_ms = timeout_ms;
+    start_member(a, &oa);
+    start_member(b, &ob);
+    run_until(a->t, node_is_leader(&a->n) && node_leader(&b->n) == a->id);
+}
+
 /* The leader's side of forwarding, as api/forward.c's Forward handler does it: the copies the
  * follower sent, proposed on the leader as they came. */
 struct fake_leader {
@@ -1040,13 +1053,8 @@ static int forward_lost_then_twice(void *owner, const Cairn__InternalRequest *re
 static void test_forward_failed_is_resent_and_applied_once(void **state)
 {
     struct t *t = *state;
-    struct member *a = &t->m[0];
-    struct member *b = member_add(t);
-    struct node_options oa = cluster_options(a), ob = cluster_options(b);
-    ob.election_ms = 60000; /* a leads */
-    start_member(a, &oa);
-    start_member(b, &ob);
-    run_until(t, node_is_leader(&a->n) && node_leader(&b->n) == a->id);
+    struct member *a = &t->m[0], *b = member_add(t);
+    start_leader_and_follower(a, b, 0);
     put_now(a, "before", NULL);
     memset(&fake, 0, sizeof fake);
     fake.leader = a;
@@ -1107,14 +1115,8 @@ static int forward_always_lost(void *owner, const Cairn__InternalRequest *req, u
 static void test_forward_resent_until_timeout(void **state)
 {
     struct t *t = *state;
-    struct member *a = &t->m[0];
-    struct member *b = member_add(t);
-    struct node_options oa = cluster_options(a), ob = cluster_options(b);
-    ob.election_ms = 60000; /* a leads */
-    ob.request_timeout_ms = 200;
-    start_member(a, &oa);
-    start_member(b, &ob);
-    run_until(t, node_is_leader(&a->n) && node_leader(&b->n) == a->id);
+    struct member *a = &t->m[0], *b = member_add(t);
+    start_leader_and_follower(a, b, 200);
     memset(&fake, 0, sizeof fake);
     b->n.forward = forward_always_lost;
     b->n.owner = b;
