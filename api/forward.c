@@ -4,7 +4,9 @@
  * sends it to the leader's internal method /cairn.Internal/Forward through the client library (one
  * client per leader, to the first client URL the leader published). The proposer answers the
  * waiting call when it applies the request itself; a failed forward is reported back with
- * forward_failed(). A request is sent once and never retried here, so it is applied at most once.
+ * forward_failed(). The proposer sends a request again when the call failed without an answer or
+ * the leader no longer leads (raft/node.c), marked with resent_after; the applier drops a second
+ * copy by its id (raft/fsm.c), so the request is applied at most once.
  *
  * Leader side: /cairn.Internal/Forward proposes the request as it came (its id and header name the
  * follower) and answers once it is applied, with an empty ForwardResponse or the request's storage
@@ -124,9 +126,12 @@ static int call_leader(struct api_server *s, uint64_t leader, const struct cl_me
     return err;
 }
 
-int api_forward(void *owner, const Cairn__InternalRequest *req, uint64_t leader)
+int api_forward(void *owner, const Cairn__InternalRequest *req, uint64_t leader,
+                uint64_t resent_after)
 {
-    return call_leader(owner, leader, &forward_method, &req->base, req->id, on_forwarded);
+    Cairn__InternalRequest sent = *req; /* shallow: the call packs it before this returns */
+    sent.resent_after = resent_after;
+    return call_leader(owner, leader, &forward_method, &sent.base, req->id, on_forwarded);
 }
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -75,9 +75,11 @@ struct api_server {
 int api_server_init(struct api_server *s, uv_loop_t *loop, store *st, struct proposer *prop,
                     const struct api_config *cfg);
 
-/* The proposer's forwarding hook (raft/node.h): sends a follower's write to the leader. owner is
- * the api_server. */
-int api_forward(void *owner, const Cairn__InternalRequest *req, uint64_t leader);
+/* The proposer's forwarding hook (raft/node.h): sends a follower's write to the leader, with
+ * resent_after set in the copy sent (req itself is borrowed and left as it is). owner is the
+ * api_server. */
+int api_forward(void *owner, const Cairn__InternalRequest *req, uint64_t leader,
+                uint64_t resent_after);
 
 /* The proposer's read index hook: asks the leader for its read index. owner is the api_server. */
 int api_ask_read_index(void *owner, uint64_t leader);

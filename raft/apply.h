@@ -31,6 +31,7 @@ struct apply_result {
     Etcdserverpb__LeaseCheckpointResponse *lease_checkpoint;
     bool compacted;       /* a compaction was recorded: physical steps are due */
     bool members_changed; /* the member table changed */
+    bool duplicate;       /* the request was applied before: nothing changed, err is TIMEOUT */
 };
 
 /* Applies req in the write transaction tx, building the response in a (valid until a is reset; it

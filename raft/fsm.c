@@ -11,6 +11,14 @@
 
 #define ENTRY_HEADER 8 /* the packed cairn.Entry's length, little endian */
 
+/* How many applied request ids the store remembers (store/requests.c). Only requests that may
+ * reach the log twice are remembered (forwarded ones and resends), and a resend older than the
+ * memory is refused "request timed out", so the number bounds no correctness: it is how many
+ * forwarded writes may be applied between a follower's first forward and its resend (at most its
+ * request timeout, 7 s by default) before the resend is refused rather than applied. 100,000 is
+ * above the forwarded writes a member applies in that time, and costs a few MiB of store. */
+#define FSM_REMEMBERED_REQUESTS 100000
+
 static void put_le64(void *p, uint64_t v)
 {
     uint8_t *b = p;
@@ -50,9 +58,25 @@ int entry_encode(uint64_t member, uint64_t batch, const struct proposal *list,
     Cairn__InternalRequest **reqs = malloc((count ? count : 1) * sizeof *reqs);
     if (!reqs)
         return CAIRN_E_NOMEM;
-    size_t i = 0;
+    size_t resent = 0;
     for (const struct proposal *p = list; p; p = p->next)
-        reqs[i++] = (Cairn__InternalRequest *)p->req;
+        resent += p->resent;
+    Cairn__InternalRequest *copies = resent ? malloc(resent * sizeof *copies) : NULL;
+    if (resent && !copies) {
+        free(reqs);
+        return CAIRN_E_NOMEM;
+    }
+    size_t i = 0, j = 0;
+    for (const struct proposal *p = list; p; p = p->next) {
+        reqs[i] = (Cairn__InternalRequest *)p->req;
+        if (p->resent) {
+            /* a write this member forwarded before it led: the first copy may be in the log */
+            copies[j] = *p->req;
+            copies[j].resent_after = p->forwarded_after;
+            reqs[i] = &copies[j++];
+        }
+        i++;
+    }
     Cairn__Entry e = CAIRN__ENTRY__INIT;
     e.member_id = member;
     e.batch = batch;
@@ -62,12 +86,14 @@ int entry_encode(uint64_t member, uint64_t batch, const struct proposal *list,
     buf->len = ENTRY_HEADER + ((len + 7) & ~(size_t)7);
     buf->base = raft_malloc(buf->len);
     if (!buf->base) {
+        free(copies);
         free(reqs);
         return CAIRN_E_NOMEM;
     }
     memset((uint8_t *)buf->base + buf->len - 8, 0, 8);
     put_le64(buf->base, len);
     cairn__entry__pack(&e, (uint8_t *)buf->base + ENTRY_HEADER);
+    free(copies);
     free(reqs);
     return 0;
 }
@@ -105,6 +131,43 @@ void fsm_compact_step(struct fsm *f, bool *done)
         f->compacting = false;
 }
 
+/* A request that may reach the log more than once: one forwarded to the leader (the member that
+ * built it is not the entry's proposer), or one sent again. */
+static bool tracked(const Cairn__Entry *e, const Cairn__InternalRequest *req)
+{
+    if (req->id == 0)
+        return false;
+    return req->resent_after != 0 || (req->header && req->header->member_id != e->member_id);
+}
+
+/* Whether the tracked request req (as the log holds it) is to be applied. Not when its id was
+ * applied already: a second copy changes nothing, and since the first copy's result is not known
+ * here, it gets etcd's "request timed out" (the member that took the call answers from its own
+ * application of the first copy when it still waits). Nor when it is a resend and some request
+ * applied after its resent_after may have been forgotten: whether the first copy was applied can
+ * no longer be told, so it is refused "request timed out" too. Depends only on the log and the
+ * store: every member decides the same. */
+static int admit(store_tx *tx, const Cairn__InternalRequest *req, struct apply_result *res,
+                 bool *apply)
+{
+    *apply = false;
+    bool seen;
+    int err = store_request_seen(tx, req->id, &seen);
+    if (err)
+        return err;
+    uint64_t forgotten = 0;
+    if (!seen && req->resent_after && (err = store_requests_forgotten(tx, &forgotten)))
+        return err;
+    if (seen || (req->resent_after && forgotten > req->resent_after)) {
+        memset(res, 0, sizeof *res);
+        res->err = CAIRN_E_TIMEOUT;
+        res->duplicate = seen;
+        return 0;
+    }
+    *apply = true;
+    return 0;
+}
+
 /* libraft applies in order and counts every entry in last_applied, also its own barrier and
  * configuration entries, so the entry being applied is the one after it. */
 static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
@@ -136,7 +199,13 @@ static int fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **
             req = w->req;
         struct arena *a = w ? w->arena : &f->scratch;
         struct apply_result *res = w ? &w->res : &scratch;
-        int err = apply_request(tx, req, a, res);
+        const Cairn__InternalRequest *logged = e->requests[i]; /* w->req lacks resent_after */
+        bool apply = true;
+        int err = tracked(e, logged) ? admit(tx, logged, res, &apply) : 0;
+        if (!err && apply)
+            err = apply_request(tx, req, a, res);
+        if (!err && apply && tracked(e, logged))
+            err = store_request_record(tx, logged->id, index, FSM_REMEMBERED_REQUESTS);
         if (err)
             fatal(f, "applying log entry %llu failed: %s", (unsigned long long)index,
                   cairn_strerror(err));

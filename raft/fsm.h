@@ -10,8 +10,13 @@
  *
  * Snapshots: fsm_snapshot commits the store durably and records only the index the store reached
  * (cairn.SnapshotMarker): the store itself is the snapshot's data. Restoring a marker the store has
- * reached is a no-op; one beyond it would need the store of another member, which is not built yet,
- * and stops the member.
+ * reached is a no-op; one beyond it needs the store of another member (the owner's fetch_store).
+ *
+ * At most once: a request that may reach the log twice (one a follower forwarded, or sent again
+ * after a forward failed without an answer) is applied only if the store does not remember its id
+ * as applied; its id is then remembered with the entry's index (store/requests.c). A second copy
+ * changes nothing and gets "request timed out" (apply_result.duplicate), as does a resend from
+ * before what the store still remembers.
  *
  * Failures that would make this member diverge from the others (a storage error while applying, an
  * entry that cannot be decoded) go to the owner's fatal hook, which must not return. */
@@ -74,8 +79,10 @@ void fsm_compact_step(struct fsm *f, bool *done);
 void fsm_close(struct fsm *f);
 
 /* An entry's payload for libraft (8-byte length, packed cairn.Entry, zeros to a multiple of 8
- * bytes as libraft requires): the requests of the proposals in list, in order. buf->base comes
- * from raft_malloc (libraft takes it over in raft_apply). Returns 0 or CAIRN_E_NOMEM. */
+ * bytes as libraft requires): the requests of the proposals in list, in order; a proposal sent
+ * again after this member forwarded it (p->resent) goes with resent_after = p->forwarded_after, in
+ * a copy (p->req is not changed). buf->base comes from raft_malloc (libraft takes it over in
+ * raft_apply). Returns 0 or CAIRN_E_NOMEM. */
 int entry_encode(uint64_t member, uint64_t batch, const struct proposal *list,
                  struct raft_buffer *buf);
 

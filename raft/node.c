@@ -193,31 +193,61 @@ static bool learner_ready(struct node *n, uint64_t id);
 static void reconcile(struct node *n);
 static bool removal_due(struct node *n, uint64_t id);
 
-static struct proposal *fsm_take_one(struct fsm *f, const Cairn__InternalRequest *req)
+/* Unlinks the proposal with request id `id` from the list at *pp (whose last element *tail
+ * points to, when tail is not NULL); NULL if it is not there. */
+static struct proposal *unlink_request(struct proposal **pp, struct proposal **tail, uint64_t id)
 {
-    struct node *n = of_fsm(f);
-    for (struct proposal **pp = &n->forwarded; *pp; pp = &(*pp)->next) {
+    struct proposal *prev = NULL;
+    for (; *pp; prev = *pp, pp = &(*pp)->next) {
         struct proposal *p = *pp;
-        if (p->req->id == req->id) {
-            *pp = p->next;
-            p->next = NULL;
-            return p;
-        }
+        if (p->req->id != id)
+            continue;
+        *pp = p->next;
+        if (tail && *tail == p)
+            *tail = prev;
+        p->next = NULL;
+        return p;
     }
     return NULL;
 }
 
+/* A request this member forwarded waits in n->forwarded, or in the queue between a failed forward
+ * and its resend: found in either, it is answered by the first copy applied. */
+static struct proposal *fsm_take_one(struct fsm *f, const Cairn__InternalRequest *req)
+{
+    struct node *n = of_fsm(f);
+    struct proposal *p = unlink_request(&n->forwarded, NULL, req->id);
+    if (!p && n->head)
+        p = unlink_request(&n->head, &n->tail, req->id);
+    return p;
+}
+
+static bool past_deadline(const struct node *n, const struct proposal *p)
+{
+    return uv_now(n->loop) - p->queued_at >= n->o.request_timeout_ms;
+}
+
+static void on_resend_timer(uv_timer_t *t);
+
 void node_forward_failed(struct node *n, uint64_t request_id, int err)
 {
-    for (struct proposal **pp = &n->forwarded; *pp; pp = &(*pp)->next) {
-        struct proposal *p = *pp;
-        if (p->req->id == request_id) {
-            *pp = p->next;
-            p->next = NULL;
-            p->cb(p, err);
-            return;
-        }
+    struct proposal *p = NULL;
+    for (p = n->forwarded; p && p->req->id != request_id; p = p->next)
+        ;
+    if (!p)
+        return;
+    if ((err == CAIRN_E_LEADER_CHANGED || err == CAIRN_E_NOT_LEADER) && !n->closing &&
+        !past_deadline(n, p)) {
+        /* the request may be in the log or not: it stays where its first copy, if applied, finds
+         * it, and goes again a heartbeat later (a member that still believes in a stale leader
+         * does not spin) */
+        p->resend = true;
+        if (!uv_is_active((uv_handle_t *)&n->resend_timer))
+            uv_timer_start(&n->resend_timer, on_resend_timer, n->o.heartbeat_ms, 0);
+        return;
     }
+    unlink_request(&n->forwarded, NULL, request_id);
+    p->cb(p, err);
 }
 
 uint64_t node_next_request_id(struct node *n)
@@ -304,6 +334,8 @@ static int node_propose(struct proposer *self, struct proposal *p)
         return CAIRN_E_STOPPED;
     p->next = NULL;
     p->queued_at = uv_now(n->loop);
+    p->forwarded_after = 0;
+    p->resend = p->resent = false;
     if (n->tail)
         n->tail->next = p;
     else
@@ -320,15 +352,47 @@ static void on_wait_timer(uv_timer_t *t)
     expire_waiting(t->data);
 }
 
-/* Hands each proposal to the owner's forwarder, keeping it until it is applied here. */
+/* Puts p back in the queue, in arrival order (expire_waiting() fails the queue's head first). */
 static void requeue(struct node *n, struct proposal *p)
 {
-    p->next = NULL;
-    if (n->tail)
-        n->tail->next = p;
-    else
-        n->head = p;
-    n->tail = p;
+    struct proposal **pp = &n->head;
+    while (*pp && (*pp)->queued_at <= p->queued_at)
+        pp = &(*pp)->next;
+    p->next = *pp;
+    *pp = p;
+    if (!p->next)
+        n->tail = p;
+}
+
+/* The forwards that failed without an answer go again: back in the queue, to the leader known by
+ * then (or proposed here, if this member leads now), unless their request timed out meanwhile. */
+static void on_resend_timer(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    struct proposal *expired = NULL;
+    unsigned again = 0;
+    for (struct proposal **pp = &n->forwarded; *pp;) {
+        struct proposal *p = *pp;
+        if (!p->resend) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        p->resend = false;
+        if (past_deadline(n, p)) {
+            p->next = expired;
+            expired = p;
+        } else {
+            p->resent = true;
+            requeue(n, p);
+            again++;
+        }
+    }
+    if (again)
+        log_info("raft: sending %u forwarded writes again", again);
+    fail_list(expired, CAIRN_E_TIMEOUT);
+    if (n->head)
+        uv_idle_start(&n->idle, on_idle); /* propose on this turn, as node_propose() does */
 }
 
 /* Hands each proposal to the owner's forwarder, keeping it until it is applied here. A leader the
@@ -340,9 +404,11 @@ static void forward_list(struct node *n, struct proposal *p, uint64_t leader)
         struct proposal *next = p->next;
         int err = n->forward && !p->local_only ? 0 : CAIRN_E_NOT_LEADER;
         if (!err) {
+            if (!p->forwarded_after) /* every copy of it will lie after this index */
+                p->forwarded_after = n->fsm.applied ? n->fsm.applied : 1;
             p->next = n->forwarded; /* before the call: its answer may come at once */
             n->forwarded = p;
-            err = n->forward(n->owner, p->req, leader);
+            err = n->forward(n->owner, p->req, leader, p->resent ? p->forwarded_after : 0);
             if (err == CAIRN_E_NO_LEADER) {
                 n->forwarded = p->next;
                 requeue(n, p);
@@ -1035,9 +1101,11 @@ static void init_handles(struct node *n)
 {
     uv_timer_init(n->loop, &n->commit_timer);
     uv_timer_init(n->loop, &n->wait_timer);
+    uv_timer_init(n->loop, &n->resend_timer);
     uv_check_init(n->loop, &n->check);
     uv_idle_init(n->loop, &n->idle);
-    n->commit_timer.data = n->wait_timer.data = n->check.data = n->idle.data = n;
+    n->commit_timer.data = n->wait_timer.data = n->resend_timer.data = n;
+    n->check.data = n->idle.data = n;
     uv_check_start(&n->check, on_check);
 }
 
@@ -1188,9 +1256,10 @@ static void on_raft_closed(struct raft *r)
     struct proposal *waiting = n->physical;
     n->physical = NULL;
     fail_list(waiting, 0); /* recorded and durable; the removal resumes at the next start */
-    n->handles_open = 4;
+    n->handles_open = 5;
     uv_close((uv_handle_t *)&n->commit_timer, on_handle_closed);
     uv_close((uv_handle_t *)&n->wait_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&n->resend_timer, on_handle_closed);
     uv_close((uv_handle_t *)&n->check, on_handle_closed);
     uv_close((uv_handle_t *)&n->idle, on_handle_closed);
 }
@@ -1205,6 +1274,7 @@ void node_close(struct node *n, void (*done)(struct node *n))
     queued = n->forwarded;
     n->forwarded = NULL;
     fail_list(queued, CAIRN_E_STOPPED);
+    uv_timer_stop(&n->resend_timer);
     struct read_wait *reads = n->reads_next;
     n->reads_next = NULL;
     answer_reads(reads, CAIRN_E_STOPPED);

@@ -14,11 +14,19 @@
  * Snapshots: when libraft asks for one, the store is committed durably and the snapshot records
  * only the index the store had reached (cairn.SnapshotMarker): the store is the snapshot's data. A
  * member that needs the store from another member (its log is behind the leader's first entry)
- * stops with an error saying so; transferring the store between members is not built yet.
+ * replaces its store with the leader's copy through the owner's fetch_store hook (api/snapshot.c).
  *
- * Only the leader proposes. A member that is not the leader answers writes "etcdserver: not leader"
- * (forwarding to the leader is not built yet); while no leader is known, proposals wait for one up
- * to the request timeout, then fail "etcdserver: request timed out".
+ * Only the leader proposes. A follower hands writes to the owner's forward hook, which sends them
+ * to the leader (api/forward.c), and answers each when it applies the request itself (the entry
+ * names it in the request's header). A forward that failed without an answer (the call broke, the
+ * leader no longer leads) leaves the request possibly in the log: it is sent again a heartbeat
+ * later, marked with the member's applied index when it was first forwarded, and the applier drops
+ * a second copy by its request id (raft/fsm.c); the first copy applied answers the call. While no
+ * leader is known, proposals wait for one up to the request timeout, then fail "etcdserver:
+ * request timed out"; resends stop at the same deadline. One ambiguous case is left: a follower
+ * that becomes the leader and proposes its resend itself while the old leader's copy also commits
+ * answers "request timed out" for a write that was applied (never a false success, never a second
+ * application).
  *
  * All of it runs on one libuv loop. */
 #ifndef CAIRN_RAFT_NODE_H
@@ -88,6 +96,7 @@ struct node {
     raft_io_recv_cb real_recv;
     uv_timer_t commit_timer;      /* commits the store commit_interval_ms after an apply */
     uv_timer_t wait_timer;        /* fails proposals that waited too long for a leader */
+    uv_timer_t resend_timer;      /* sends again the forwards that failed without an answer */
     uv_check_t check;             /* proposes the turn's requests after the loop polled */
     uv_idle_t idle;               /* keeps the loop turning while work is queued */
     struct proposal *head, *tail; /* proposals waiting for the next entry */
@@ -101,9 +110,11 @@ struct node {
     int handles_open;
     struct proposal *forwarded; /* sent to the leader, answered when applied here */
     /* Sends p's request to leader (set by the owner; NULL: a follower answers writes "not
-     * leader"). Returns 0 when the request went out: the node answers p once the request is
+     * leader"), with resent_after set in the copy sent (0: a first send; req is borrowed and not
+     * changed). Returns 0 when the request went out: the node answers p once the request is
      * applied here, or when the owner reports node_forward_failed(); else an error for p. */
-    int (*forward)(void *owner, const Cairn__InternalRequest *req, uint64_t leader);
+    int (*forward)(void *owner, const Cairn__InternalRequest *req, uint64_t leader,
+                   uint64_t resent_after);
     /* Asks leader for its read index (set by the owner; NULL: followers refuse linearizable
      * reads "not leader"). Returns 0 when the question went out: the owner then reports the answer
      * with node_read_index_done(). */
@@ -150,8 +161,10 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
 bool node_is_leader(struct node *n);
 uint64_t node_leader(struct node *n);
 
-/* The leader did not take the forwarded request with this id (err): its proposal, if it still
- * waits, is answered with err. */
+/* The leader did not take the forwarded request with this id (err). On "leader changed" or "not
+ * leader" (the request may be in the log or not) its proposal, if it still waits and its request
+ * timeout has not passed, is sent again a heartbeat later; on any other error, or past the
+ * timeout, it is answered with err. */
 void node_forward_failed(struct node *n, uint64_t request_id, int err);
 
 /* The leader answered a read index question: every read asked with it may run once this member

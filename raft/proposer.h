@@ -27,6 +27,9 @@ struct proposal {
     uint64_t index;                    /* log index the request was applied at */
     bool local_only;                   /* set by the caller: fail NOT_LEADER rather than forward */
     uint64_t queued_at;                /* the proposer's: loop time (ms) it was proposed */
+    uint64_t forwarded_after;          /* the proposer's: its applied index when first forwarded */
+    bool resend;                       /* the proposer's: a forward failed, send it again */
+    bool resent;                       /* the proposer's: sent again, with forwarded_after */
     struct proposal *next;             /* the proposer's queue link */
 };
 

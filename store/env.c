@@ -241,6 +241,10 @@ static int open_tables(store *st, bool create)
         rc = mdb_dbi_open(txn, "alarm", c, &st->alarm);
     if (!rc) /* added after format 1 was first written: created in older stores on open */
         rc = mdb_dbi_open(txn, "member", MDB_CREATE, &st->member);
+    if (!rc) /* likewise */
+        rc = mdb_dbi_open(txn, "reqs", MDB_CREATE, &st->reqs);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "reqlog", MDB_CREATE, &st->reqlog);
     if (rc) {
         mdb_txn_abort(txn);
         return rc == MDB_NOTFOUND ? CAIRN_E_CORRUPT : tx_fail(NULL, rc);
@@ -292,7 +296,7 @@ static int env_open(store *st, bool has_data)
 {
     int rc = mdb_env_create(&st->env);
     if (!rc)
-        rc = mdb_env_set_maxdbs(st->env, 8);
+        rc = mdb_env_set_maxdbs(st->env, 16);
     if (!rc)
         rc = mdb_env_set_maxreaders(st->env, 1024);
     if (!rc)
@@ -683,12 +687,12 @@ int64_t store_tx_compact_rev(const store_tx *tx)
 {
     return tx->compact_rev;
 }
-static const char cluster_key[] = "cluster";
-
-int store_tx_cluster_id(store_tx *tx, uint64_t *id)
+int meta_get_u64(store_tx *tx, const char *key, uint64_t *value)
 {
-    *id = 0;
-    MDB_val k = {sizeof cluster_key - 1, (void *)cluster_key}, v;
+    *value = 0;
+    if (tx->poison)
+        return tx->poison;
+    MDB_val k = {strlen(key), (void *)key}, v;
     int rc = mdb_get(tx->txn, tx->st->meta, &k, &v);
     if (rc == MDB_NOTFOUND)
         return 0;
@@ -696,20 +700,30 @@ int store_tx_cluster_id(store_tx *tx, uint64_t *id)
         return tx_fail(tx, rc);
     if (v.mv_size != 8)
         return CAIRN_E_CORRUPT;
-    *id = (uint64_t)le64_get(v.mv_data);
+    *value = (uint64_t)le64_get(v.mv_data);
     return 0;
 }
 
-int store_tx_set_cluster_id(store_tx *tx, uint64_t id)
+int meta_put_u64(store_tx *tx, const char *key, uint64_t value)
 {
     int err = tx_check_write(tx);
     if (err)
         return err;
     uint8_t b[8];
-    le64_put(b, (int64_t)id);
-    MDB_val k = {sizeof cluster_key - 1, (void *)cluster_key}, v = {sizeof b, b};
+    le64_put(b, (int64_t)value);
+    MDB_val k = {strlen(key), (void *)key}, v = {sizeof b, b};
     int rc = mdb_put(tx->txn, tx->st->meta, &k, &v, 0);
     return rc ? tx_fail(tx, rc) : 0;
+}
+
+int store_tx_cluster_id(store_tx *tx, uint64_t *id)
+{
+    return meta_get_u64(tx, "cluster", id);
+}
+
+int store_tx_set_cluster_id(store_tx *tx, uint64_t id)
+{
+    return meta_put_u64(tx, "cluster", id);
 }
 
 uint64_t store_tx_consistent_index(const store_tx *tx)

@@ -24,6 +24,8 @@ struct store {
     MDB_dbi lkeys;          /* lease id → attached keys (dupsort) */
     MDB_dbi alarm;          /* alarm type, member id → (nothing) */
     MDB_dbi member;         /* member id → the member's record (the caller's encoding) */
+    MDB_dbi reqs;           /* applied request id → its index (store/requests.c) */
+    MDB_dbi reqlog;         /* index, request id → nothing: the ids in the order applied */
     struct store_options o; /* options with defaults filled in */
     int lock_fd;            /* flock'd <dir>/cairn.lock, held while open */
     size_t psize;           /* LMDB page size */
@@ -91,6 +93,10 @@ static inline void quota_refund(store_tx *tx, uint64_t cost)
  */
 #define QUOTA_KV_OVERHEAD    256
 #define QUOTA_LEASE_OVERHEAD 64
+
+/* 8-byte integers in the meta table under key (little-endian): get gives 0 for an absent key. */
+int meta_get_u64(store_tx *tx, const char *key, uint64_t *value);
+int meta_put_u64(store_tx *tx, const char *key, uint64_t value);
 
 /* Bytes handed to a caller: borrowed in read transactions, copied into a in write transactions
  * (whose pages later writes in the same transaction may change). NOMEM on exhaustion. */

@@ -9,27 +9,13 @@
 
 #include <string.h>
 
-static void id_key(uint8_t k[8], uint64_t id)
-{
-    for (int i = 7; i >= 0; i--, id >>= 8)
-        k[i] = (uint8_t)id;
-}
-
-static uint64_t id_get(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 int store_member_put(store_tx *tx, uint64_t id, store_bytes data)
 {
     int err = tx_check_write(tx);
     if (err)
         return err;
     uint8_t kb[8];
-    id_key(kb, id);
+    be64_put(kb, id);
     MDB_val k = {sizeof kb, kb}, v = {data.len, (void *)data.data};
     int rc = mdb_put(tx->txn, tx->st->member, &k, &v, 0);
     return rc ? tx_fail(tx, rc) : 0;
@@ -41,7 +27,7 @@ int store_member_delete(store_tx *tx, uint64_t id, bool *removed)
     if (err)
         return err;
     uint8_t kb[8];
-    id_key(kb, id);
+    be64_put(kb, id);
     MDB_val k = {sizeof kb, kb};
     int rc = mdb_del(tx->txn, tx->st->member, &k, NULL);
     *removed = rc == 0;
@@ -72,7 +58,7 @@ int store_member_list(store_tx *tx, struct arena *a, struct store_member **out, 
             err = CAIRN_E_NOMEM;
             break;
         }
-        arr[*n].id = id_get(k.mv_data);
+        arr[*n].id = be64_get(k.mv_data);
         err = tx_out_bytes(tx, a, (store_bytes){v.mv_data, v.mv_size}, &arr[*n].data);
         if (err)
             break;

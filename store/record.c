@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-static void put_be64(uint8_t *p, uint64_t v)
+void be64_put(uint8_t *p, uint64_t v)
 {
     for (int i = 7; i >= 0; i--) {
         p[i] = (uint8_t)v;
@@ -11,8 +11,9 @@ static void put_be64(uint8_t *p, uint64_t v)
     }
 }
 
-static uint64_t get_be64(const uint8_t *p)
+uint64_t be64_get(const void *vp)
 {
+    const uint8_t *p = vp;
     uint64_t v = 0;
     for (int i = 0; i < 8; i++)
         v = v << 8 | p[i];
@@ -21,16 +22,16 @@ static uint64_t get_be64(const uint8_t *p)
 
 void rev_encode(uint8_t out[REV_KEY_SIZE], int64_t main, int64_t sub)
 {
-    put_be64(out, (uint64_t)main);
-    put_be64(out + 8, (uint64_t)sub);
+    be64_put(out, (uint64_t)main);
+    be64_put(out + 8, (uint64_t)sub);
 }
 
 int rev_decode(const void *p, size_t n, int64_t *main, int64_t *sub)
 {
     if (n != REV_KEY_SIZE)
         return CAIRN_E_CORRUPT;
-    *main = (int64_t)get_be64(p);
-    *sub = (int64_t)get_be64((const uint8_t *)p + 8);
+    *main = (int64_t)be64_get(p);
+    *sub = (int64_t)be64_get((const uint8_t *)p + 8);
     return 0;
 }
 
@@ -52,11 +53,11 @@ int64_t le64_get(const void *vp)
 
 void lease_id_encode(uint8_t out[8], int64_t id)
 {
-    put_be64(out, (uint64_t)id);
+    be64_put(out, (uint64_t)id);
 }
 int64_t lease_id_decode(const void *p)
 {
-    return (int64_t)get_be64(p);
+    return (int64_t)be64_get(p);
 }
 
 /* LEB128 varints of the two's-complement value: negative numbers take 10 bytes, as in protobuf. */

@@ -1,11 +1,13 @@
 /* store/record.h — the on-disk encoding of the store's LMDB records.
  *
- * Five named tables hold the data (docs/ARCHITECTURE.md draws them):
+ * Named tables hold the data (docs/ARCHITECTURE.md draws them):
  * - hist: revision (16 bytes: main, sub, big-endian) → one change, a put or a tombstone;
  * - kv: user key → the key's latest change, value inline (a current read is one lookup);
  * - lease: lease id (8 bytes big-endian) → granted TTL, checkpointed remaining TTL;
  * - lkeys: lease id → attached user keys (sorted duplicates);
- * - meta: "format" → format magic.
+ * - alarm: alarm type, member id → nothing; member: member id → the member's record;
+ * - reqs, reqlog: applied request ids by id and by index (store/requests.c);
+ * - meta: "format" → format magic; "cluster" → cluster ID; "reqs_forgotten" → see requests.c.
  * LMDB's main table, beside the named tables' roots, holds "state": revision, consistent index,
  * compaction progress. Integers inside records are LEB128 varints. Every decoder checks bounds and
  * returns CAIRN_E_CORRUPT on a malformed record instead of reading past it. */
@@ -66,6 +68,10 @@ int latest_rec_decode(const void *p, size_t n, struct latest_rec *r);
 /* Fixed 8-byte little-endian integers, for the fixed-size state and lease records. */
 void le64_put(uint8_t *p, int64_t v);
 int64_t le64_get(const void *p);
+
+/* Fixed 8-byte big-endian integers, for keys that sort as unsigned numbers. */
+void be64_put(uint8_t *p, uint64_t v);
+uint64_t be64_get(const void *p);
 
 /* 8-byte big-endian encoding of a lease id (sorts by id as unsigned). */
 void lease_id_encode(uint8_t out[8], int64_t id);

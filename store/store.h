@@ -491,4 +491,20 @@ int store_member_delete(store_tx *tx, uint64_t id, bool *removed);
 /* Every member, by id. Results as for ranges. */
 int store_member_list(store_tx *tx, struct arena *a, struct store_member **out, size_t *n);
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Applied request ids (store/requests.c): replicated memory of the requests applied, so that a
+ * request sent twice is applied once. Not part of HashKV. */
+
+/* Whether request id is remembered as applied (any transaction). */
+int store_request_seen(store_tx *tx, uint64_t id, bool *seen);
+
+/* Remembers request id as applied at log index `index` (write transaction; id must not be
+ * remembered already: INVALID_ARGUMENT). Then, while more than `keep` ids are remembered, forgets
+ * the oldest (lowest index) and raises the forgotten index to its index. */
+int store_request_record(store_tx *tx, uint64_t id, uint64_t index, uint64_t keep);
+
+/* The highest index among the forgotten records, 0 while none was forgotten: whether a request
+ * applied at or below it was applied can no longer be told. */
+int store_requests_forgotten(store_tx *tx, uint64_t *index);
+
 #endif

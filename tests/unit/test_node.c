@@ -990,6 +990,145 @@ static void test_old_entry_not_taken_for_new_proposal(void **state)
     assert_string_equal(now_b.value, "new");
 }
 
+/* Starts a, the leader, and b, its follower (with request_timeout_ms when not 0), and turns the
+ * loop until b knows a leads. */
+static void start_leader_and_follower(struct member *a, struct member *b, unsigned timeout_ms)
+{
+    struct node_options oa = cluster_options(a), ob = cluster_options(b);
+    ob.election_ms = 60000; /* a leads */
+    if (timeout_ms)
+        ob.request_timeout_ms = timeout_ms;
+    start_member(a, &oa);
+    start_member(b, &ob);
+    run_until(a->t, node_is_leader(&a->n) && node_leader(&b->n) == a->id);
+}
+
+/* The leader's side of forwarding, as api/forward.c's Forward handler does it: the copies the
+ * follower sent, proposed on the leader as they came. */
+struct fake_leader {
+    struct member *leader;
+    unsigned calls;           /* forwards the follower made */
+    uint64_t resent_after[4]; /* what each carried */
+    struct req *copies[8];    /* proposed on the leader */
+    Cairn__InternalRequest sent[8];
+    size_t n_copies;
+    struct t *t;
+};
+
+static struct fake_leader fake;
+
+static void propose_copy(const Cairn__InternalRequest *req, uint64_t resent_after)
+{
+    assert_true(fake.n_copies < 8);
+    Cairn__InternalRequest *sent = &fake.sent[fake.n_copies];
+    *sent = *req;
+    sent->resent_after = resent_after;
+    struct req *r = req_new(fake.t);
+    r->p.req = sent;
+    r->p.local_only = true;
+    fake.copies[fake.n_copies++] = r;
+    propose(fake.leader, r);
+}
+
+/* The first forward fails as a call broken by the leader's death (the leader never got it); the
+ * resend reaches the leader twice, as when an earlier copy also went through. */
+static int forward_lost_then_twice(void *owner, const Cairn__InternalRequest *req, uint64_t leader,
+                                   uint64_t resent_after)
+{
+    struct member *follower = owner;
+    assert_true(leader == fake.leader->id);
+    fake.resent_after[fake.calls < 4 ? fake.calls : 3] = resent_after;
+    if (fake.calls++ == 0) {
+        node_forward_failed(&follower->n, req->id, CAIRN_E_LEADER_CHANGED);
+        return 0;
+    }
+    propose_copy(req, resent_after);
+    propose_copy(req, resent_after);
+    return 0;
+}
+
+/* A follower's forward fails without an answer: the write goes again, marked as a resend; the
+ * leader gets two copies; the write is applied once, on both members, and the follower's call is
+ * answered once, with the first copy's result. */
+static void test_forward_failed_is_resent_and_applied_once(void **state)
+{
+    struct t *t = *state;
+    struct member *a = &t->m[0], *b = member_add(t);
+    start_leader_and_follower(a, b, 0);
+    put_now(a, "before", NULL);
+    memset(&fake, 0, sizeof fake);
+    fake.leader = a;
+    fake.t = t;
+    b->n.forward = forward_lost_then_twice;
+    b->n.owner = b;
+
+    struct req *r = put_req(t, "k", NULL);
+    Cairn__InternalHeader h = CAIRN__INTERNAL_HEADER__INIT;
+    h.member_id = b->id;
+    r->ir.header = &h;
+    r->ir.id = node_next_request_id(&b->n);
+    propose(b, r);
+    run_until(t, r->calls && fake.n_copies == 2 && fake.copies[0]->calls && fake.copies[1]->calls);
+    assert_int_equal(r->calls, 1);
+    assert_int_equal(r->err, 0);
+    assert_int_equal(r->p.res.err, 0);
+    assert_false(r->p.res.duplicate);
+    assert_int_equal(fake.calls, 2);
+    assert_true(fake.resent_after[0] == 0); /* a first send */
+    assert_true(fake.resent_after[1] >= 1); /* the resend: b's applied index at the first */
+    assert_true(r->ir.resent_after == 0);   /* the caller's request is left as it was */
+    assert_int_equal(fake.copies[0]->p.res.err, 0);
+    assert_true(fake.copies[1]->p.res.duplicate);
+    assert_int_equal(fake.copies[1]->p.res.err, CAIRN_E_TIMEOUT);
+
+    uint64_t last = raft_last_applied(&a->n.raft);
+    run_until(t, raft_last_applied(&b->n.raft) >= last);
+    for (struct member *m = a; m; m = m == a ? b : NULL) {
+        store_tx *tx;
+        assert_int_equal(store_tx_begin_view(m->f->st, &tx), 0);
+        struct arena ar = {0};
+        struct store_range_req rq = {.key = sb("k")};
+        struct store_range_res rs;
+        assert_int_equal(store_range(tx, &rq, &ar, &rs), 0);
+        assert_int_equal(rs.n_kvs, 1);
+        assert_int_equal(rs.kvs[0].version, 1);
+        bool seen = false;
+        assert_int_equal(store_request_seen(tx, r->ir.id, &seen), 0);
+        assert_true(seen);
+        store_tx_end(tx);
+        arena_free(&ar);
+    }
+}
+
+/* A forward that keeps failing is sent again only until the request timeout, then fails. */
+static int forward_always_lost(void *owner, const Cairn__InternalRequest *req, uint64_t leader,
+                               uint64_t resent_after)
+{
+    (void)leader;
+    (void)resent_after;
+    struct member *follower = owner;
+    fake.calls++;
+    node_forward_failed(&follower->n, req->id, CAIRN_E_NOT_LEADER);
+    return 0;
+}
+
+static void test_forward_resent_until_timeout(void **state)
+{
+    struct t *t = *state;
+    struct member *a = &t->m[0], *b = member_add(t);
+    start_leader_and_follower(a, b, 200);
+    memset(&fake, 0, sizeof fake);
+    b->n.forward = forward_always_lost;
+    b->n.owner = b;
+    struct req *r = put_req(t, "k", NULL);
+    r->ir.id = node_next_request_id(&b->n);
+    propose(b, r);
+    run_until(t, r->calls);
+    assert_true(r->err == CAIRN_E_TIMEOUT || r->err == CAIRN_E_NOT_LEADER);
+    assert_true(fake.calls >= 2); /* sent again at least once, a heartbeat apart */
+    assert_false(look(a, true, "k").found);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1010,6 +1149,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeout_counts_from_each_proposal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_without_log_refused_every_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_entry_not_taken_for_new_proposal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forward_failed_is_resent_and_applied_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_forward_resent_until_timeout, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
