@@ -36,14 +36,9 @@ struct fwd_call {
 
 int api_leader_endpoint(struct api_server *s, uint64_t leader, char *out, size_t n)
 {
-    store_tx *tx;
     Cairn__MemberRecord **list;
     size_t count;
-    int err = store_tx_begin_view(s->st, &tx);
-    if (err)
-        return err;
-    err = members_load(tx, NULL, &list, &count);
-    store_tx_end(tx);
+    int err = members_load_view(s->st, &list, &count);
     if (err)
         return err;
     int found = CAIRN_E_NO_LEADER; /* it has not published where clients reach it yet */

@@ -365,14 +365,9 @@ static int fetch_candidates(store *st, uint64_t self, uint64_t leader, char (**o
 {
     *out = NULL;
     *n = 0;
-    store_tx *tx;
     Cairn__MemberRecord **list;
     size_t count;
-    int err = store_tx_begin_read(st, &tx);
-    if (err)
-        return err;
-    err = members_load(tx, NULL, &list, &count);
-    store_tx_end(tx);
+    int err = members_load_view(st, &list, &count); /* no write transaction is open here */
     if (err)
         return err;
     char(*eps)[256] = calloc(count ? count : 1, sizeof *eps);

@@ -42,6 +42,19 @@ int members_load(store_tx *tx, ProtobufCAllocator *a, Cairn__MemberRecord ***out
     return 0;
 }
 
+int members_load_view(store *st, Cairn__MemberRecord ***out, size_t *n)
+{
+    store_tx *tx;
+    *out = NULL;
+    *n = 0;
+    int err = store_tx_begin_view(st, &tx);
+    if (err)
+        return err;
+    err = members_load(tx, NULL, out, n);
+    store_tx_end(tx);
+    return err;
+}
+
 void members_free(Cairn__MemberRecord **list, size_t n)
 {
     for (size_t i = 0; i < n; i++)

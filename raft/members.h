@@ -19,6 +19,10 @@ struct member_rec {
 int members_load(store_tx *tx, ProtobufCAllocator *a, Cairn__MemberRecord ***out, size_t *n);
 void members_free(Cairn__MemberRecord **list, size_t n);
 
+/* members_load() through a view of st (store_tx_begin_view(): on the thread that owns writes, the
+ * applied state), with malloc. */
+int members_load_view(store *st, Cairn__MemberRecord ***out, size_t *n);
+
 /* Writes rec (write transaction). Scratch memory from arena. */
 int members_put(store_tx *tx, const Cairn__MemberRecord *rec, struct arena *arena);
 

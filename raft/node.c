@@ -760,14 +760,9 @@ static bool removal_due(struct node *n, uint64_t id)
 static void reconcile(struct node *n)
 {
     n->members_dirty = false;
-    store_tx *tx;
     Cairn__MemberRecord **list;
     size_t count;
-    if (store_tx_begin_view(n->st, &tx))
-        return;
-    int err = members_load(tx, NULL, &list, &count);
-    store_tx_end(tx);
-    if (err)
+    if (members_load_view(n->st, &list, &count))
         return;
     int rv = 0;
     bool started = false;
@@ -1071,14 +1066,9 @@ static void on_cluster_mismatch(struct cluster_transport *t, const char *address
 static bool peer_address(struct cluster_transport *t, raft_id id, char *buf, size_t len)
 {
     struct node *n = t->data;
-    store_tx *tx;
     Cairn__MemberRecord **list;
     size_t count;
-    if (store_tx_begin_view(n->st, &tx))
-        return false;
-    int err = members_load(tx, NULL, &list, &count);
-    store_tx_end(tx);
-    if (err)
+    if (members_load_view(n->st, &list, &count))
         return false;
     bool found = false;
     for (size_t i = 0; i < count && !found; i++) {
