@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -971,46 +972,114 @@ static int mkdir_p(const char *dir)
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Around libraft 0.22.1's bugs (found by tests/unit/test_raft_fixture.c, which wraps the fixture's
- * I/O the same way) */
+/* libraft's uv I/O, wrapped (raft/guard.h) */
 
-/* Two messages leave with a wrong field:
- * - an AppendEntries rejected for an older term goes back without last_log_index set
- *   (src/recv_append_entries.c), and the leader reads it: it is set as libraft's other rejection
- *   path sets it, the sender's last index below the rejected one;
- * - an InstallSnapshot whose snapshot was replaced by a newer one while it loaded takes the newer
- *   index but keeps the older term (legacyLoadSnapshotCb in src/legacy.c), which makes the follower
- *   shut down and crash: the term is set to the one of the snapshot at that index. */
-static int send_fixed(struct raft_io *io, struct raft_io_send *req, const struct raft_message *msg,
-                      raft_io_send_cb cb)
+/* Vote requests sent again. libraft's TCP client learns that a peer's connection is dead only
+ * when a write to it fails, and the message of that write is lost; the first message written
+ * after the peer restarted, over the connection from before, is lost without a failure. A
+ * follower sends nothing to peers that do not lead, so after a member restarted, the first vote
+ * request another member sends it is lost that way, and the election waits for the next timeout.
+ * So a vote request not answered within VOTE_RESEND_MS is sent again, up to VOTE_RESENDS times,
+ * while the election that sent it goes on: the second write finds the connection dead and libraft
+ * connects again, the third travels on the new connection. A vote request that arrives twice is
+ * answered twice the same way, and a candidate counts each voter once. */
+#define VOTE_RESEND_MS 10
+#define VOTE_RESENDS   4
+#define VOTES_MAX      (NODE_MAX_PEERS * 4) /* peers added later included */
+
+struct vote_sent {
+    struct raft_message msg; /* its server_address points into address */
+    char address[256];
+    unsigned resends;
+    bool done; /* answered, sent VOTE_RESENDS times, or its election is over */
+};
+
+/* Whether msg, a vote request r sent, belongs to the election r runs now. */
+static bool vote_current(struct raft *r, const struct raft_message *msg)
+{
+    const struct raft_request_vote *v = &msg->request_vote;
+    if (r->state != RAFT_CANDIDATE || v->pre_vote != r->candidate_state.in_pre_vote)
+        return false;
+    return v->term == r->current_term + (v->pre_vote ? 1 : 0);
+}
+
+static void on_vote_resent(struct raft_io_send *req, int status)
+{
+    (void)status;
+    free(req);
+}
+
+static void on_vote_timer(uv_timer_t *t)
+{
+    struct node *n = t->data;
+    bool pending = false;
+    for (size_t i = 0; i < n->n_votes && !n->closing; i++) {
+        struct vote_sent *v = &n->votes[i];
+        if (v->done || !vote_current(&n->raft, &v->msg)) {
+            v->done = true;
+            continue;
+        }
+        struct raft_io_send *req = malloc(sizeof *req);
+        if (req && n->real_send(&n->io, req, &v->msg, on_vote_resent) != 0)
+            free(req);
+        v->done = ++v->resends >= VOTE_RESENDS;
+        pending |= !v->done;
+    }
+    if (!pending)
+        uv_timer_stop(t);
+}
+
+/* msg, a vote request, leaves now. */
+static void note_vote(struct node *n, const struct raft_message *msg)
+{
+    struct vote_sent *v = NULL;
+    for (size_t i = 0; i < n->n_votes && !v; i++)
+        if (n->votes[i].msg.server_id == msg->server_id)
+            v = &n->votes[i];
+    if (!v) {
+        if (!n->votes && !(n->votes = calloc(VOTES_MAX, sizeof *n->votes)))
+            return;
+        if (n->n_votes == VOTES_MAX)
+            return; /* more peers than a cluster has: not sent again */
+        v = &n->votes[n->n_votes++];
+    }
+    v->msg = *msg;
+    snprintf(v->address, sizeof v->address, "%s", msg->server_address);
+    v->msg.server_address = v->address;
+    v->resends = 0;
+    v->done = false;
+    if (!uv_is_active((uv_handle_t *)&n->vote_timer))
+        uv_timer_start(&n->vote_timer, on_vote_timer, VOTE_RESEND_MS, VOTE_RESEND_MS);
+}
+
+/* An answer to a vote request came from id. */
+static void vote_answered(struct node *n, raft_id id)
+{
+    for (size_t i = 0; i < n->n_votes; i++)
+        if (n->votes[i].msg.server_id == id)
+            n->votes[i].done = true;
+}
+
+static int send_guarded(struct raft_io *io, struct raft_io_send *req,
+                        const struct raft_message *msg, raft_io_send_cb cb)
 {
     struct raft *r = io->data;
     struct node *n = r->data;
     struct raft_message m = *msg;
-    if (m.type == RAFT_APPEND_ENTRIES_RESULT && m.append_entries_result.rejected > 0) {
-        raft_index last = raft_last_index(r);
-        raft_index rejected = m.append_entries_result.rejected;
-        m.append_entries_result.last_log_index = last < rejected ? last : rejected - 1;
-    } else if (m.type == RAFT_INSTALL_SNAPSHOT &&
-               m.install_snapshot.last_index == r->trail.snapshot.index) {
-        m.install_snapshot.last_term = r->trail.snapshot.term;
-    }
+    raft_guard_send(r, &m);
+    if (m.type == RAFT_REQUEST_VOTE && !n->closing)
+        note_vote(n, &m);
     return n->real_send(io, req, &m, cb);
 }
 
-/* An InstallSnapshot that arrives while this member takes a snapshot of its own crashes libraft
- * (takeSnapshotCb in src/legacy.c reads legacy.snapshot_pending after clearing it): such a message
- * is dropped, as if lost on the way; the leader sends the snapshot again. */
 static void recv_guarded(struct raft_io *io, struct raft_message *msg)
 {
     struct raft *r = io->data;
     struct node *n = r->data;
-    if (msg->type == RAFT_INSTALL_SNAPSHOT && r->legacy.snapshot_taking) {
-        raft_configuration_close(&msg->install_snapshot.conf);
-        raft_free(msg->install_snapshot.data.base);
-        return;
-    }
-    n->real_recv(io, msg);
+    if (msg->type == RAFT_REQUEST_VOTE_RESULT)
+        vote_answered(n, msg->server_id);
+    if (raft_guard_recv(&n->guard, r, msg))
+        n->real_recv(io, msg);
 }
 
 static int start_guarded(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
@@ -1019,6 +1088,18 @@ static int start_guarded(struct raft_io *io, unsigned msecs, raft_io_tick_cb tic
     struct node *n = ((struct raft *)io->data)->data;
     n->real_recv = recv;
     return n->real_start(io, msecs, tick, recv_guarded);
+}
+
+/* The seed of libraft's randomized election timeouts. libraft's uv I/O seeds them from the clock
+ * alone (its srand() runs before it knows the member's id), so members started in the same
+ * millisecond draw the same timeouts: after a leader dies they time out together, split the vote
+ * and wait for another timeout, and the first to time out is never earlier than a single draw. */
+static unsigned election_seed(uint64_t id)
+{
+    unsigned seed;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        seed = (unsigned)(id ^ (id >> 32) ^ uv_hrtime());
+    return seed;
 }
 
 /* Whether libraft has written its state (metadata files) in dir. */
@@ -1092,9 +1173,10 @@ static void init_handles(struct node *n)
     uv_timer_init(n->loop, &n->commit_timer);
     uv_timer_init(n->loop, &n->wait_timer);
     uv_timer_init(n->loop, &n->resend_timer);
+    uv_timer_init(n->loop, &n->vote_timer);
     uv_check_init(n->loop, &n->check);
     uv_idle_init(n->loop, &n->idle);
-    n->commit_timer.data = n->wait_timer.data = n->resend_timer.data = n;
+    n->commit_timer.data = n->wait_timer.data = n->resend_timer.data = n->vote_timer.data = n;
     n->check.data = n->idle.data = n;
     uv_check_start(&n->check, on_check);
 }
@@ -1177,9 +1259,10 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
         return CAIRN_E_INTERNAL;
     }
     n->raft.data = n;
+    raft_seed(&n->raft, election_seed(o->id));
     n->real_send = n->io.send;
     n->real_start = n->io.start;
-    n->io.send = send_fixed;
+    n->io.send = send_guarded;
     n->io.start = start_guarded;
     raft_set_election_timeout(&n->raft, o->election_ms);
     raft_set_heartbeat_timeout(&n->raft, o->heartbeat_ms);
@@ -1230,6 +1313,9 @@ static void on_handle_closed(uv_handle_t *h)
 {
     struct node *n = h->data;
     if (--n->handles_open == 0) {
+        free(n->votes);
+        n->votes = NULL;
+        n->n_votes = 0;
         if (n->on_closed)
             n->on_closed(n);
     }
@@ -1246,8 +1332,9 @@ static void on_raft_closed(struct raft *r)
     struct proposal *waiting = n->physical;
     n->physical = NULL;
     fail_list(waiting, 0); /* recorded and durable; the removal resumes at the next start */
-    n->handles_open = 5;
+    n->handles_open = 6;
     uv_close((uv_handle_t *)&n->commit_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&n->vote_timer, on_handle_closed);
     uv_close((uv_handle_t *)&n->wait_timer, on_handle_closed);
     uv_close((uv_handle_t *)&n->resend_timer, on_handle_closed);
     uv_close((uv_handle_t *)&n->check, on_handle_closed);
@@ -1265,6 +1352,7 @@ void node_close(struct node *n, void (*done)(struct node *n))
     n->forwarded = NULL;
     fail_list(queued, CAIRN_E_STOPPED);
     uv_timer_stop(&n->resend_timer);
+    uv_timer_stop(&n->vote_timer);
     struct read_wait *reads = n->reads_next;
     n->reads_next = NULL;
     answer_reads(reads, CAIRN_E_STOPPED);

@@ -37,6 +37,7 @@
 #include <uv.h>
 
 #include "raft/fsm.h"
+#include "raft/guard.h"
 #include "raft/proposer.h"
 #include "raft/transport.h"
 #include "store/store.h"
@@ -77,6 +78,7 @@ struct node_options {
 void node_options_default(struct node_options *o);
 
 struct node_batch;
+struct vote_sent;
 
 struct node {
     struct proposer base; /* propose/term/applied_index/...; first member */
@@ -89,11 +91,15 @@ struct node {
     char foreign[NODE_MAX_PEERS][256];  /* peers found in another cluster */
     size_t n_foreign;
     struct fsm fsm; /* the state machine libraft applies entries to */
-    /* libraft's uv I/O methods, wrapped around libraft 0.22.1 bugs (raft/node.c) */
+    /* libraft's uv I/O methods, wrapped (raft/guard.h) */
     int (*real_send)(struct raft_io *, struct raft_io_send *, const struct raft_message *,
                      raft_io_send_cb);
     int (*real_start)(struct raft_io *, unsigned, raft_io_tick_cb, raft_io_recv_cb);
     raft_io_recv_cb real_recv;
+    struct raft_guard guard; /* what the wrapped receive remembers */
+    struct vote_sent *votes; /* vote requests this candidate sent, until answered */
+    size_t n_votes;
+    uv_timer_t vote_timer;        /* sends the unanswered ones again (raft/node.c) */
     uv_timer_t commit_timer;      /* commits the store commit_interval_ms after an apply */
     uv_timer_t wait_timer;        /* fails proposals that waited too long for a leader */
     uv_timer_t resend_timer;      /* sends again the forwards that failed without an answer */
@@ -153,7 +159,8 @@ struct node {
 /* Prepares n over st (which must outlive it) and starts libraft: loads the log, bootstraps the
  * initial cluster when o->bootstrap and the log is empty, listens on the peer address. Errors are
  * written to why (one line) and returned as a cairn error; the caller then exits without using n
- * again (libraft cannot be closed before it started). */
+ * again (libraft cannot be closed before it started). The process must ignore SIGPIPE, as any
+ * server does: connections to peers are written after the peers close them. */
 int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_options *o, char *why,
                size_t why_len);
 

@@ -215,6 +215,9 @@ static struct cluster_handshake *begin(struct cluster_transport *t, uv_stream_t 
     h->next = t->handshakes;
     t->handshakes = h;
     uv_timer_start(&h->timer, on_timeout, HANDSHAKE_TIMEOUT_MS, 0);
+    /* libraft's TCP transport leaves Nagle's algorithm on: a small message written while the
+     * previous one is unacknowledged would wait for the peer's delayed ACK (40 ms on Linux) */
+    uv_tcp_nodelay((uv_tcp_t *)stream, 1);
     if (uv_read_start(stream, on_alloc, on_read))
         finish(h, false);
     return h;

@@ -632,7 +632,7 @@ def test_store_comes_from_another_member(cluster):
     m.launch()
     log = wait_log(m, "installed the store")
     assert "fetching the store" in log, log
-    x.put("after", "install")
+    put_through(x, "after", "install")  # y, back, may have taken the lead meanwhile
     c.wait_converged()
     r = m.range("far/", prefix=True, serializable=True, count_only=True)
     assert r.count == 12000
