@@ -33,9 +33,12 @@ bool raft_guard_recv(struct raft_guard *g, struct raft *r, struct raft_message *
         g->leader_heard = r->io->time(r->io);
         break;
     case RAFT_APPEND_ENTRIES:
-        g->leader_heard = r->io->time(r->io);
+        /* drawn as libraft draws it (raft_set_election_timeout() would redraw too, but it also
+         * triples timeouts of exactly 150/15 ms, a workaround of libraft's for dqlite's tests) */
         if (r->state == RAFT_FOLLOWER)
-            raft_set_election_timeout(r, r->election_timeout); /* draws a new randomized one */
+            r->follower_state.randomized_election_timeout =
+                raft_random(&r->random, r->election_timeout, 2 * r->election_timeout);
+        g->leader_heard = r->io->time(r->io);
         break;
     case RAFT_TIMEOUT_NOW:
         g->leader_heard = r->io->time(r->io);
