@@ -21,7 +21,8 @@
 #include <unistd.h>
 
 #define FORMAT_MAGIC   "cairn-store"
-#define FORMAT_VERSION 1
+/* 2: the key table without values (1 held them inline; refused as CAIRN_E_STORE_VERSION) */
+#define FORMAT_VERSION 2
 #define STATE_SIZE     40
 
 static const char format_key[] = "format";
@@ -239,7 +240,8 @@ static int open_tables(store *st, bool create)
         rc = mdb_dbi_open(txn, "lkeys", c | MDB_DUPSORT, &st->lkeys);
     if (!rc)
         rc = mdb_dbi_open(txn, "alarm", c, &st->alarm);
-    if (!rc) /* added after format 1 was first written: created in older stores on open */
+    if (!rc) /* added during format 1: created if absent, so that such a store reaches the
+              * version check below */
         rc = mdb_dbi_open(txn, "member", MDB_CREATE, &st->member);
     if (!rc) /* likewise */
         rc = mdb_dbi_open(txn, "reqs", MDB_CREATE, &st->reqs);

@@ -1,11 +1,14 @@
 /* store/kv.c — keys and their history: Range, Put and DeleteRange with etcd 3.4's semantics.
  *
- * A current read is one lookup in the key table, which holds each key's latest change with its
- * value. A read at an older revision follows the key's chain of changes backwards through the
- * history table (each change records the previous one) until it reaches one at or below the
- * revision. Writes append the change to the history (revision order, so always at the end of the
- * B-tree) and replace the key's latest record. Deleted keys keep a tombstone as their latest record
- * until compaction passes the delete, so that older revisions can still be read. */
+ * The key table holds each key's latest change without its value; a current read of a value is a
+ * lookup in the key table, then one of that change in the history table. Keeping values out of the
+ * key table keeps it small: a group commit of puts to scattered keys rewrites a few of its pages,
+ * where values inline made each put dirty a page of its own. A read at an older revision follows
+ * the key's chain of changes backwards through the history table (each change records the previous
+ * one) until it reaches one at or below the revision. Writes append the change to the history
+ * (revision order, so always at the end of the B-tree) and replace the key's latest record. Deleted
+ * keys keep a tombstone as their latest record until compaction passes the delete, so that older
+ * revisions can still be read. */
 #include "store/internal.h"
 
 #include <stdlib.h>
@@ -38,6 +41,22 @@ int hist_get(store_tx *tx, int64_t main, int64_t sub, struct hist_rec *out)
     return hist_rec_decode(v.mv_data, v.mv_size, out);
 }
 
+/* The value of key's latest change l, which is not a delete: its history record (compaction never
+ * removes a key's latest change). */
+static int latest_value(store_tx *tx, store_bytes key, const struct latest_rec *l,
+                        store_bytes *value)
+{
+    struct hist_rec h;
+    int rc = hist_get(tx, l->mod_main, l->mod_sub, &h);
+    if (rc < 0)
+        return rc;
+    if (rc == ST_ABSENT || (h.flags & REC_TOMBSTONE) || h.key.len != key.len ||
+        memcmp(h.key.data, key.data, key.len))
+        return CAIRN_E_CORRUPT;
+    *value = h.value;
+    return 0;
+}
+
 int kv_at(store_tx *tx, store_bytes key, const struct latest_rec *l, int64_t rev, bool want_value,
           struct store_kv *kv, int64_t *sub_out)
 {
@@ -49,8 +68,13 @@ int kv_at(store_tx *tx, store_bytes key, const struct latest_rec *l, int64_t rev
         *sub_out = l->mod_sub;
         if (l->flags & REC_TOMBSTONE)
             return 0;
+        kv->value = (store_bytes){0};
+        if (want_value) {
+            int rc = latest_value(tx, key, l, &kv->value);
+            if (rc < 0)
+                return rc;
+        }
         kv->key = key;
-        kv->value = want_value ? l->value : (store_bytes){0};
         kv->create_revision = l->create;
         kv->mod_revision = l->mod_main;
         kv->version = l->version;
@@ -155,7 +179,7 @@ int change_put(store_tx *tx, store_bytes key, store_bytes value, int64_t lease,
         .value = value,
     };
     int64_t old_lease = live ? old->lease : 0;
-    struct latest_rec l = {0, main, sub, h.create, h.version, lease, value};
+    struct latest_rec l = {0, main, sub, h.create, h.version, lease};
     int err = hist_append(tx, main, sub, &h);
     if (!err)
         err = latest_put(tx, key, &l);
@@ -418,12 +442,14 @@ int range_op(store_tx *tx, const struct store_range_req *req, struct arena *a,
     bool needs_sort = order == STORE_SORT_DESCEND ||
                       (order == STORE_SORT_ASCEND && req->sort_target != STORE_SORT_KEY);
 
-    /* keys_only clears values in the response only: sorting by value still sees them (etcd) */
+    /* keys_only clears values in the response only: sorting by value still sees them (etcd);
+     * count_only reads no value at all */
     struct range_ctx c = {.req = req,
                           .a = a,
                           .rev = rev,
                           .keep = fetch_all || req->limit <= 0 ? SIZE_MAX : (size_t)req->limit + 1,
-                          .want_value = !req->keys_only || req->sort_target == STORE_SORT_VALUE};
+                          .want_value = !req->count_only &&
+                                        (!req->keys_only || req->sort_target == STORE_SORT_VALUE)};
     int err = span_walk(tx, span_of(req->key, req->range_end), range_one, &c);
     if (err)
         return err;
@@ -477,21 +503,23 @@ int put_op(store_tx *tx, const struct store_put_req *req, struct arena *a,
     store_bytes value = req->value;
     int err = 0;
     res->prev_kv = NULL;
-    if (req->ignore_value) {
-        value.len = old.value.len;
-        value.data = arena_dup(a, old.value.data, old.value.len);
-        if (!value.data)
+    if (req->ignore_value || (req->prev_kv && live)) {
+        struct store_kv prev;
+        rc = kv_at(tx, req->key, &old, old.mod_main, true, &prev, NULL);
+        if (rc < 0)
+            return rc;
+        prev.value.data = arena_dup(a, prev.value.data, prev.value.len);
+        if (!prev.value.data)
             return CAIRN_E_NOMEM;
-    }
-    if (req->prev_kv && live) {
-        struct store_kv *p = arena_alloc(a, sizeof *p);
-        if (!p)
-            return CAIRN_E_NOMEM;
-        kv_at(tx, req->key, &old, old.mod_main, true, p, NULL);
-        if (!(p->key.data = arena_dup(a, req->key.data, req->key.len)) ||
-            !(p->value.data = arena_dup(a, old.value.data, old.value.len)))
-            return CAIRN_E_NOMEM;
-        res->prev_kv = p;
+        if (req->ignore_value)
+            value = prev.value;
+        if (req->prev_kv) {
+            struct store_kv *p = arena_alloc(a, sizeof *p);
+            if (!p || !(prev.key.data = arena_dup(a, req->key.data, req->key.len)))
+                return CAIRN_E_NOMEM;
+            *p = prev;
+            res->prev_kv = p;
+        }
     }
     int64_t lease = req->ignore_lease ? old.lease : req->lease;
     err = change_put(tx, req->key, value, lease, exists ? &old : NULL);
@@ -534,10 +562,12 @@ int store_put(store_tx *tx, const struct store_put_req *req, struct arena *a,
 struct del_item {
     store_bytes key;
     struct latest_rec old;
+    store_bytes value; /* the old value, when prev_kv asks for it */
 };
 
 struct del_ctx {
     struct arena *a;
+    bool want_value;
     struct del_item *items;
     size_t n, cap;
 };
@@ -545,7 +575,6 @@ struct del_ctx {
 /* Collects the live keys first: deleting rewrites the key table the walk is reading. */
 static int del_collect(store_tx *tx, store_bytes key, const struct latest_rec *l, void *vctx)
 {
-    (void)tx;
     struct del_ctx *c = vctx;
     if (l->flags & REC_TOMBSTONE)
         return 0;
@@ -557,8 +586,15 @@ static int del_collect(store_tx *tx, store_bytes key, const struct latest_rec *l
     it->old = *l;
     it->key.len = key.len;
     it->key.data = arena_dup(c->a, key.data, key.len);
-    it->old.value.data = arena_dup(c->a, l->value.data, l->value.len);
-    if (!it->key.data || !it->old.value.data)
+    it->value = (store_bytes){0};
+    if (c->want_value) {
+        int rc = latest_value(tx, key, l, &it->value);
+        if (rc < 0)
+            return rc;
+        if (!(it->value.data = arena_dup(c->a, it->value.data, it->value.len)))
+            return CAIRN_E_NOMEM;
+    }
+    if (!it->key.data)
         return CAIRN_E_NOMEM;
     c->n++;
     return 0;
@@ -568,7 +604,7 @@ int delete_op(store_tx *tx, const struct store_delete_req *req, struct arena *a,
               struct store_delete_res *res)
 {
     memset(res, 0, sizeof *res);
-    struct del_ctx c = {.a = a};
+    struct del_ctx c = {.a = a, .want_value = req->prev_kv};
     int err = span_walk(tx, span_of(req->key, req->range_end), del_collect, &c);
     if (err)
         return err;
@@ -578,8 +614,8 @@ int delete_op(store_tx *tx, const struct store_delete_req *req, struct arena *a,
             return CAIRN_E_NOMEM;
         for (size_t i = 0; i < c.n; i++) {
             const struct latest_rec *l = &c.items[i].old;
-            res->prev_kvs[i] = (struct store_kv){c.items[i].key, l->value,   l->create,
-                                                 l->mod_main,    l->version, l->lease};
+            res->prev_kvs[i] = (struct store_kv){c.items[i].key, c.items[i].value, l->create,
+                                                 l->mod_main,    l->version,       l->lease};
         }
         res->n_prev_kvs = c.n;
     }

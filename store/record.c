@@ -149,7 +149,7 @@ int hist_rec_decode(const void *data, size_t n, struct hist_rec *r)
 size_t latest_rec_size(const struct latest_rec *r)
 {
     return 1 + varint_size(r->mod_main) + varint_size(r->mod_sub) + varint_size(r->create) +
-           varint_size(r->version) + varint_size(r->lease) + r->value.len;
+           varint_size(r->version) + varint_size(r->lease);
 }
 
 void latest_rec_encode(const struct latest_rec *r, uint8_t *p)
@@ -159,9 +159,7 @@ void latest_rec_encode(const struct latest_rec *r, uint8_t *p)
     p = varint_put(p, r->mod_sub);
     p = varint_put(p, r->create);
     p = varint_put(p, r->version);
-    p = varint_put(p, r->lease);
-    if (r->value.len)
-        memcpy(p, r->value.data, r->value.len);
+    varint_put(p, r->lease);
 }
 
 int latest_rec_decode(const void *data, size_t n, struct latest_rec *r)
@@ -178,7 +176,5 @@ int latest_rec_decode(const void *data, size_t n, struct latest_rec *r)
         return CAIRN_E_CORRUPT;
     if (r->mod_main <= 1)
         return CAIRN_E_CORRUPT; /* revision 1 is the empty store: no change carries it */
-    r->value.data = p;
-    r->value.len = (size_t)(end - p);
-    return 0;
+    return p == end ? 0 : CAIRN_E_CORRUPT;
 }

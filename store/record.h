@@ -2,7 +2,8 @@
  *
  * Named tables hold the data (docs/ARCHITECTURE.md draws them):
  * - hist: revision (16 bytes: main, sub, big-endian) → one change, a put or a tombstone;
- * - kv: user key → the key's latest change, value inline (a current read is one lookup);
+ * - kv: user key → the key's latest change without its value (the value is in that change's hist
+ *   record: the key table stays small, so a commit of scattered puts dirties few of its pages);
  * - lease: lease id (8 bytes big-endian) → granted TTL, checkpointed remaining TTL;
  * - lkeys: lease id → attached user keys (sorted duplicates);
  * - alarm: alarm type, member id → nothing; member: member id → the member's record;
@@ -37,7 +38,8 @@ struct hist_rec {
     store_bytes value; /* empty for tombstones */
 };
 
-/* The latest change of a key: the key table's value. */
+/* The latest change of a key: the key table's value. The change's value is in its hist record at
+ * (mod_main, mod_sub). */
 struct latest_rec {
     uint8_t flags; /* REC_TOMBSTONE: deleted, kept until compaction passes the delete */
     int64_t mod_main;
@@ -45,7 +47,6 @@ struct latest_rec {
     int64_t create;
     int64_t version;
     int64_t lease;
-    store_bytes value;
 };
 
 /* Encodes revision (main, sub) as a 16-byte key that sorts in revision order. */

@@ -287,7 +287,8 @@ static bool compare_kv(const struct store_compare *c, const struct store_kv *kv)
 /* Evaluates one compare at the current revision: it must hold for every key of its span. */
 static int compare(store_tx *tx, const struct store_compare *c, bool *ok)
 {
-    struct store_range_req rr = {.key = c->key, .range_end = c->range_end};
+    struct store_range_req rr = {
+        .key = c->key, .range_end = c->range_end, .keys_only = c->target != STORE_CMP_VALUE};
     struct arena a = ARENA_INIT;
     struct store_range_res res;
     int err = range_op(tx, &rr, &a, &res);

@@ -263,6 +263,101 @@ static void test_truncated_data_file(void **state)
     }
 }
 
+/* Opens f's closed store with LMDB directly, for a test that edits records as another build or a
+ * damaged disk would have left them. */
+static MDB_env *raw_open(struct fx *f, MDB_txn **txn, const char *table, MDB_dbi *dbi)
+{
+    MDB_env *env;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, 64 << 20), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, txn), 0);
+    assert_int_equal(mdb_dbi_open(*txn, table, 0, dbi), 0);
+    return env;
+}
+
+/* A store written in another format version (format 1 kept values in the key table) is refused
+ * as such, not read as corrupt or misread, and its format record is left as it was. */
+static void test_other_format_version_refused(void **state)
+{
+    struct fx *f = FX(state);
+    assert_rc(fx_put(f, "a", "1", 0, NULL), 0);
+    static const uint8_t versions[] = {1, 3};
+    for (size_t i = 0; i < N_ELEMS(versions); i++) {
+        fx_reset(f);
+        store_close(f->st);
+        f->st = NULL;
+        MDB_txn *txn;
+        MDB_dbi meta;
+        MDB_env *env = raw_open(f, &txn, "meta", &meta);
+        MDB_val k = {6, "format"}, v;
+        assert_int_equal(mdb_get(txn, meta, &k, &v), 0);
+        uint8_t fmt[64];
+        assert_true(v.mv_size <= sizeof fmt && v.mv_size > 12);
+        memcpy(fmt, v.mv_data, v.mv_size);
+        assert_memory_equal(fmt, "cairn-store", 12);
+        uint8_t mine = fmt[12];
+        fmt[12] = versions[i];
+        v.mv_data = fmt;
+        assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+        assert_int_equal(mdb_txn_commit(txn), 0);
+        mdb_env_close(env);
+
+        assert_rc(open_in(f->dir), CAIRN_E_STORE_VERSION);
+
+        env = raw_open(f, &txn, "meta", &meta);
+        assert_int_equal(mdb_get(txn, meta, &k, &v), 0);
+        assert_int_equal(((const uint8_t *)v.mv_data)[12], versions[i]);
+        fmt[12] = mine; /* back to this build's version, for the next round */
+        v.mv_data = fmt;
+        assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
+        assert_int_equal(mdb_txn_commit(txn), 0);
+        mdb_env_close(env);
+        fx_reopen(f, NULL);
+        struct store_kv kv;
+        assert_int_equal(fx_get(f, "a", 0, &kv), 1);
+        assert_kv(kv, "a", "1", 2, 2, 1, 0);
+    }
+}
+
+/* A key whose latest change is missing from the history (a damaged file): reading its value is
+ * CORRUPT, never a crash or an empty value; what needs no value still reads. */
+static void test_latest_change_without_history_is_corrupt(void **state)
+{
+    struct fx *f = FX(state);
+    assert_rc(fx_put(f, "a", "1", 0, NULL), 0); /* 2 */
+    assert_rc(fx_put(f, "b", "1", 0, NULL), 0); /* 3 */
+    fx_reset(f);
+    store_close(f->st);
+    f->st = NULL;
+    MDB_txn *txn;
+    MDB_dbi hist;
+    MDB_env *env = raw_open(f, &txn, "hist", &hist);
+    uint8_t rev[16] = {0};
+    rev[7] = 3; /* b's change: main 3, sub 0 */
+    MDB_val k = {sizeof rev, rev};
+    assert_int_equal(mdb_del(txn, hist, &k, NULL), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    fx_reopen(f, NULL);
+
+    struct store_kv kv;
+    assert_int_equal(fx_get(f, "a", 0, &kv), 1);
+    assert_kv(kv, "a", "1", 2, 2, 1, 0);
+    assert_rc(fx_get(f, "b", 0, &kv), CAIRN_E_CORRUPT);
+    struct store_range_res res;
+    struct store_range_req all = {.key = sbl("a"), .range_end = sbl("c")};
+    assert_rc(fx_range(f, &all, &res), CAIRN_E_CORRUPT);
+    all.keys_only = true;
+    assert_rc(fx_range(f, &all, &res), 0);
+    assert_keys(res.kvs, res.n_kvs, "a", "b");
+    all.keys_only = false;
+    all.count_only = true;
+    assert_rc(fx_range(f, &all, &res), 0);
+    assert_int_equal(res.count, 2);
+}
+
 /* A second open of an open store, in this process, is LOCKED, and leaves the first one intact
  * (LMDB's own locks would allow it; closing a second handle on the same file must not drop the
  * first one's lock either). */
@@ -462,6 +557,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_garbage_data_file_is_corrupt, tc_setup_bare,
                                         tc_teardown),
         cmocka_unit_test_setup_teardown(test_truncated_data_file, tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_other_format_version_refused, tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_latest_change_without_history_is_corrupt, tc_setup,
+                                        tc_teardown),
         cmocka_unit_test_setup_teardown(test_locked_same_process, tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(test_locked_other_process, tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(test_consistent_index, tc_setup, tc_teardown),
