@@ -506,8 +506,8 @@ int put_op(store_tx *tx, const struct store_put_req *req, struct arena *a,
     if (req->ignore_value || (req->prev_kv && live)) {
         struct store_kv prev;
         rc = kv_at(tx, req->key, &old, old.mod_main, true, &prev, NULL);
-        if (rc < 0)
-            return rc;
+        if (rc <= 0)
+            return rc < 0 ? rc : CAIRN_E_CORRUPT; /* a live key reads at its own revision */
         prev.value.data = arena_dup(a, prev.value.data, prev.value.len);
         if (!prev.value.data)
             return CAIRN_E_NOMEM;
