@@ -263,10 +263,15 @@ static void test_truncated_data_file(void **state)
     }
 }
 
-/* Opens f's closed store with LMDB directly, for a test that edits records as another build or a
- * damaged disk would have left them. */
+/* Closes f's store and opens its file with LMDB directly, in a write transaction on one table, for
+ * a test that edits records as another build or a damaged disk would have left them. */
 static MDB_env *raw_open(struct fx *f, MDB_txn **txn, const char *table, MDB_dbi *dbi)
 {
+    if (f->st) {
+        fx_reset(f);
+        store_close(f->st);
+        f->st = NULL;
+    }
     MDB_env *env;
     assert_int_equal(mdb_env_create(&env), 0);
     assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
@@ -285,9 +290,6 @@ static void test_other_format_version_refused(void **state)
     assert_rc(fx_put(f, "a", "1", 0, NULL), 0);
     static const uint8_t versions[] = {1, 3};
     for (size_t i = 0; i < N_ELEMS(versions); i++) {
-        fx_reset(f);
-        store_close(f->st);
-        f->st = NULL;
         MDB_txn *txn;
         MDB_dbi meta;
         MDB_env *env = raw_open(f, &txn, "meta", &meta);
@@ -328,9 +330,6 @@ static void test_latest_change_without_history_is_corrupt(void **state)
     struct fx *f = FX(state);
     assert_rc(fx_put(f, "a", "1", 0, NULL), 0); /* 2 */
     assert_rc(fx_put(f, "b", "1", 0, NULL), 0); /* 3 */
-    fx_reset(f);
-    store_close(f->st);
-    f->st = NULL;
     MDB_txn *txn;
     MDB_dbi hist;
     MDB_env *env = raw_open(f, &txn, "hist", &hist);
