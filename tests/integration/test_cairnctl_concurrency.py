@@ -16,6 +16,7 @@ import re
 import signal
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -134,8 +135,16 @@ def session_revoked(server, tool, cairnctl, command, *args):
     ("elect", ("revelect", "p"), "elect: session expired"),
 ])
 def test_session_revoked_same_as_etcdctl(server, cairnctl, command, args, error):
-    e = session_revoked(server, "etcdctl", cairnctl, command, *args)
-    c = session_revoked(server, "cairnctl", cairnctl, command, *args)
+    # Both tools at once, each on a name of its own (so neither waits behind the other): each waits
+    # for its next keep-alive, 20 s for elect's fixed 60 s session, and one after the other doubled it.
+    name, rest = args[0], args[1:]
+    with ThreadPoolExecutor(2) as pool:
+        fe = pool.submit(session_revoked, server, "etcdctl", cairnctl, command, name + "-e", *rest)
+        fc = pool.submit(session_revoked, server, "cairnctl", cairnctl, command, name + "-c", *rest)
+        e, c = fe.result(), fc.result()
+    e = (e[0], e[1].replace(name + "-e/", name + "/"), e[2])
+    c = (c[0], c[1].replace(name + "-c/", name + "/"), c[2])
+    assert e[1].startswith(name + "/<ID>\n")
     assert e[0] == 1 and e[2] == f"Error: {error}\n"
     assert c == e
 
