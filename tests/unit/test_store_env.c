@@ -282,6 +282,13 @@ static MDB_env *raw_open(struct fx *f, MDB_txn **txn, const char *table, MDB_dbi
     return env;
 }
 
+/* Commits raw_open's transaction and closes the environment. */
+static void raw_close(MDB_env *env, MDB_txn *txn)
+{
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
 /* A store written in another format version (format 1 kept values in the key table) is refused
  * as such, not read as corrupt or misread, and its format record is left as it was. */
 static void test_other_format_version_refused(void **state)
@@ -303,8 +310,7 @@ static void test_other_format_version_refused(void **state)
         fmt[12] = versions[i];
         v.mv_data = fmt;
         assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
-        assert_int_equal(mdb_txn_commit(txn), 0);
-        mdb_env_close(env);
+        raw_close(env, txn);
 
         assert_rc(open_in(f->dir), CAIRN_E_STORE_VERSION);
 
@@ -314,8 +320,7 @@ static void test_other_format_version_refused(void **state)
         fmt[12] = mine; /* back to this build's version, for the next round */
         v.mv_data = fmt;
         assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
-        assert_int_equal(mdb_txn_commit(txn), 0);
-        mdb_env_close(env);
+        raw_close(env, txn);
         fx_reopen(f, NULL);
         struct store_kv kv;
         assert_int_equal(fx_get(f, "a", 0, &kv), 1);
@@ -337,8 +342,7 @@ static void test_latest_change_without_history_is_corrupt(void **state)
     rev[7] = 3; /* b's change: main 3, sub 0 */
     MDB_val k = {sizeof rev, rev};
     assert_int_equal(mdb_del(txn, hist, &k, NULL), 0);
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
+    raw_close(env, txn);
     fx_reopen(f, NULL);
 
     struct store_kv kv;
