@@ -1,7 +1,10 @@
 /* raft/guard.c — see guard.h. */
 #include "raft/guard.h"
 
-void raft_guard_send(struct raft *r, struct raft_message *m)
+#include <stdio.h>
+#include <stdlib.h>
+
+void guard_send(struct raft *r, struct raft_message *m)
 {
     if (m->type == RAFT_APPEND_ENTRIES_RESULT && m->append_entries_result.rejected > 0) {
         raft_index last = raft_last_index(r);
@@ -14,13 +17,13 @@ void raft_guard_send(struct raft *r, struct raft_message *m)
 }
 
 /* Whether r believes in a leader it has not heard from for an election timeout. */
-static bool leader_silent(const struct raft_guard *g, struct raft *r)
+static bool leader_silent(const struct guard *g, struct raft *r)
 {
     return r->state == RAFT_FOLLOWER && r->follower_state.current_leader.id != 0 &&
            r->io->time(r->io) - g->leader_heard >= r->election_timeout;
 }
 
-bool raft_guard_recv(struct raft_guard *g, struct raft *r, struct raft_message *msg)
+bool guard_recv(struct guard *g, struct raft *r, struct raft_message *msg)
 {
     switch (msg->type) {
     case RAFT_INSTALL_SNAPSHOT:
@@ -51,4 +54,71 @@ bool raft_guard_recv(struct raft_guard *g, struct raft *r, struct raft_message *
         break;
     }
     return true;
+}
+
+bool guard_vote_sent(struct guard_votes *v, const struct raft_message *m)
+{
+    struct guard_vote *e = NULL;
+    for (size_t i = 0; i < v->n && !e; i++)
+        if (v->list[i].msg.server_id == m->server_id)
+            e = &v->list[i];
+    if (!e) {
+        if (v->n == v->cap) {
+            size_t cap = v->cap ? 2 * v->cap : 8;
+            struct guard_vote *list = realloc(v->list, cap * sizeof *list);
+            if (!list)
+                return false;
+            v->list = list;
+            v->cap = cap;
+        }
+        e = &v->list[v->n++];
+    }
+    e->msg = *m;
+    snprintf(e->address, sizeof e->address, "%s", m->server_address ? m->server_address : "");
+    e->msg.server_address = e->address;
+    e->resends = 0;
+    e->done = false;
+    return true;
+}
+
+void guard_vote_received(struct guard_votes *v, const struct raft_message *m)
+{
+    if (m->type != RAFT_REQUEST_VOTE_RESULT)
+        return;
+    for (size_t i = 0; i < v->n; i++)
+        if (v->list[i].msg.server_id == m->server_id &&
+            v->list[i].msg.request_vote.pre_vote == m->request_vote_result.pre_vote)
+            v->list[i].done = true;
+}
+
+/* Whether m, a vote request r sent, belongs to the election r runs now. */
+static bool vote_current(struct raft *r, const struct raft_message *m)
+{
+    const struct raft_request_vote *rv = &m->request_vote;
+    if (r->state != RAFT_CANDIDATE || rv->pre_vote != r->candidate_state.in_pre_vote)
+        return false;
+    return rv->term == r->current_term + (rv->pre_vote ? 1 : 0);
+}
+
+bool guard_votes_resend(struct guard_votes *v, struct raft *r,
+                        void (*send)(void *ctx, const struct raft_message *msg), void *ctx)
+{
+    bool pending = false;
+    for (size_t i = 0; i < v->n; i++) {
+        struct guard_vote *e = &v->list[i];
+        if (e->done || !vote_current(r, &e->msg)) {
+            e->done = true;
+            continue;
+        }
+        send(ctx, &e->msg);
+        e->done = ++e->resends >= GUARD_VOTE_RESENDS;
+        pending |= !e->done;
+    }
+    return pending;
+}
+
+void guard_votes_close(struct guard_votes *v)
+{
+    free(v->list);
+    *v = (struct guard_votes){0};
 }

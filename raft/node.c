@@ -974,34 +974,8 @@ static int mkdir_p(const char *dir)
 /* ---------------------------------------------------------------------------------------------- */
 /* libraft's uv I/O, wrapped (raft/guard.h) */
 
-/* Vote requests sent again. libraft's TCP client learns that a peer's connection is dead only
- * when a write to it fails, and the message of that write is lost; the first message written
- * after the peer restarted, over the connection from before, is lost without a failure. A
- * follower sends nothing to peers that do not lead, so after a member restarted, the first vote
- * request another member sends it is lost that way, and the election waits for the next timeout.
- * So a vote request not answered within VOTE_RESEND_MS is sent again, up to VOTE_RESENDS times,
- * while the election that sent it goes on: the second write finds the connection dead and libraft
- * connects again, the third travels on the new connection. A vote request that arrives twice is
- * answered twice the same way, and a candidate counts each voter once. */
+/* How often the vote requests not answered are sent again (raft/guard.h). */
 #define VOTE_RESEND_MS 10
-#define VOTE_RESENDS   4
-#define VOTES_MAX      (NODE_MAX_PEERS * 4) /* peers added later included */
-
-struct vote_sent {
-    struct raft_message msg; /* its server_address points into address */
-    char address[256];
-    unsigned resends;
-    bool done; /* answered, sent VOTE_RESENDS times, or its election is over */
-};
-
-/* Whether msg, a vote request r sent, belongs to the election r runs now. */
-static bool vote_current(struct raft *r, const struct raft_message *msg)
-{
-    const struct raft_request_vote *v = &msg->request_vote;
-    if (r->state != RAFT_CANDIDATE || v->pre_vote != r->candidate_state.in_pre_vote)
-        return false;
-    return v->term == r->current_term + (v->pre_vote ? 1 : 0);
-}
 
 static void on_vote_resent(struct raft_io_send *req, int status)
 {
@@ -1009,55 +983,19 @@ static void on_vote_resent(struct raft_io_send *req, int status)
     free(req);
 }
 
+static void send_vote_again(void *ctx, const struct raft_message *msg)
+{
+    struct node *n = ctx;
+    struct raft_io_send *req = malloc(sizeof *req);
+    if (req && n->real_send(&n->io, req, msg, on_vote_resent) != 0)
+        free(req);
+}
+
 static void on_vote_timer(uv_timer_t *t)
 {
     struct node *n = t->data;
-    bool pending = false;
-    for (size_t i = 0; i < n->n_votes && !n->closing; i++) {
-        struct vote_sent *v = &n->votes[i];
-        if (v->done || !vote_current(&n->raft, &v->msg)) {
-            v->done = true;
-            continue;
-        }
-        struct raft_io_send *req = malloc(sizeof *req);
-        if (req && n->real_send(&n->io, req, &v->msg, on_vote_resent) != 0)
-            free(req);
-        v->done = ++v->resends >= VOTE_RESENDS;
-        pending |= !v->done;
-    }
-    if (!pending)
+    if (n->closing || !guard_votes_resend(&n->votes, &n->raft, send_vote_again, n))
         uv_timer_stop(t);
-}
-
-/* msg, a vote request, leaves now. */
-static void note_vote(struct node *n, const struct raft_message *msg)
-{
-    struct vote_sent *v = NULL;
-    for (size_t i = 0; i < n->n_votes && !v; i++)
-        if (n->votes[i].msg.server_id == msg->server_id)
-            v = &n->votes[i];
-    if (!v) {
-        if (!n->votes && !(n->votes = calloc(VOTES_MAX, sizeof *n->votes)))
-            return;
-        if (n->n_votes == VOTES_MAX)
-            return; /* more peers than a cluster has: not sent again */
-        v = &n->votes[n->n_votes++];
-    }
-    v->msg = *msg;
-    snprintf(v->address, sizeof v->address, "%s", msg->server_address);
-    v->msg.server_address = v->address;
-    v->resends = 0;
-    v->done = false;
-    if (!uv_is_active((uv_handle_t *)&n->vote_timer))
-        uv_timer_start(&n->vote_timer, on_vote_timer, VOTE_RESEND_MS, VOTE_RESEND_MS);
-}
-
-/* An answer to a vote request came from id. */
-static void vote_answered(struct node *n, raft_id id)
-{
-    for (size_t i = 0; i < n->n_votes; i++)
-        if (n->votes[i].msg.server_id == id)
-            n->votes[i].done = true;
 }
 
 static int send_guarded(struct raft_io *io, struct raft_io_send *req,
@@ -1066,9 +1004,10 @@ static int send_guarded(struct raft_io *io, struct raft_io_send *req,
     struct raft *r = io->data;
     struct node *n = r->data;
     struct raft_message m = *msg;
-    raft_guard_send(r, &m);
-    if (m.type == RAFT_REQUEST_VOTE && !n->closing)
-        note_vote(n, &m);
+    guard_send(r, &m);
+    if (m.type == RAFT_REQUEST_VOTE && !n->closing && guard_vote_sent(&n->votes, &m) &&
+        !uv_is_active((uv_handle_t *)&n->vote_timer))
+        uv_timer_start(&n->vote_timer, on_vote_timer, VOTE_RESEND_MS, VOTE_RESEND_MS);
     return n->real_send(io, req, &m, cb);
 }
 
@@ -1076,9 +1015,8 @@ static void recv_guarded(struct raft_io *io, struct raft_message *msg)
 {
     struct raft *r = io->data;
     struct node *n = r->data;
-    if (msg->type == RAFT_REQUEST_VOTE_RESULT)
-        vote_answered(n, msg->server_id);
-    if (raft_guard_recv(&n->guard, r, msg))
+    guard_vote_received(&n->votes, msg);
+    if (guard_recv(&n->guard, r, msg))
         n->real_recv(io, msg);
 }
 
@@ -1313,9 +1251,7 @@ static void on_handle_closed(uv_handle_t *h)
 {
     struct node *n = h->data;
     if (--n->handles_open == 0) {
-        free(n->votes);
-        n->votes = NULL;
-        n->n_votes = 0;
+        guard_votes_close(&n->votes);
         if (n->on_closed)
             n->on_closed(n);
     }

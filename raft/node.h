@@ -78,7 +78,6 @@ struct node_options {
 void node_options_default(struct node_options *o);
 
 struct node_batch;
-struct vote_sent;
 
 struct node {
     struct proposer base; /* propose/term/applied_index/...; first member */
@@ -96,10 +95,9 @@ struct node {
                      raft_io_send_cb);
     int (*real_start)(struct raft_io *, unsigned, raft_io_tick_cb, raft_io_recv_cb);
     raft_io_recv_cb real_recv;
-    struct raft_guard guard; /* what the wrapped receive remembers */
-    struct vote_sent *votes; /* vote requests this candidate sent, until answered */
-    size_t n_votes;
-    uv_timer_t vote_timer;        /* sends the unanswered ones again (raft/node.c) */
+    struct guard guard;           /* what the wrapped receive remembers */
+    struct guard_votes votes;     /* vote requests this candidate sent, until answered */
+    uv_timer_t vote_timer;        /* sends the unanswered ones again */
     uv_timer_t commit_timer;      /* commits the store commit_interval_ms after an apply */
     uv_timer_t wait_timer;        /* fails proposals that waited too long for a leader */
     uv_timer_t resend_timer;      /* sends again the forwards that failed without an answer */

@@ -99,7 +99,7 @@ struct member {
     unsigned snapshots;      /* fsm_snapshot calls */
     unsigned restores;       /* fsm_restore calls that returned */
     unsigned fetches;        /* stores fetched from the leader (a snapshot beyond the store) */
-    struct raft_guard guard; /* its messages received (recv_guarded); guard.held_off counts the
+    struct guard guard; /* its messages received (recv_guarded); guard.held_off counts the
                               * InstallSnapshots dropped while it took a snapshot */
     unsigned max_lag;        /* the longest the member was behind the leader's last index */
     uint64_t last_applied;   /* raft_last_applied() at the previous step: it never goes back */
@@ -383,7 +383,7 @@ static int send_guarded(struct raft_io *io, struct raft_io_send *req,
                         const struct raft_message *msg, raft_io_send_cb cb)
 {
     struct raft_message m = *msg;
-    raft_guard_send(io->data, &m); /* io->data: the sending raft instance */
+    guard_send(io->data, &m); /* io->data: the sending raft instance */
     return real_send(io, req, &m, cb);
 }
 
@@ -405,7 +405,7 @@ static void recv_guarded(struct raft_io *io, struct raft_message *msg)
 {
     struct raft *r = io->data;
     struct fsm *f = r->fsm->data;
-    if (raft_guard_recv(&((struct member *)f->data)->guard, r, msg))
+    if (guard_recv(&((struct member *)f->data)->guard, r, msg))
         real_recv(io, msg);
 }
 
