@@ -1119,6 +1119,32 @@ static void init_handles(struct node *n)
     uv_check_start(&n->check, on_check);
 }
 
+/* The store never applies an entry before the member's log holds it, except on a leader whose
+ * followers made the entry committed before its own write of it ended (libraft counts the
+ * followers' copies), if it then crashed. So a log that ends below the store's index lost
+ * entries (a damaged disk, or a log restored from an older copy than the store). With other
+ * voters, the entries at those indexes are committed ones, which the leader sends again and the
+ * state machine skips as applied. As the only voter the member would put new entries at those
+ * indexes itself, and skip them: it refuses to start. */
+static int check_log_covers_store(struct node *n, char *why, size_t why_len)
+{
+    raft_index last = raft_last_index(&n->raft);
+    if (n->fsm.applied <= last)
+        return 0;
+    if (!sole_voter(n)) {
+        log_warn("raft: the log in %s ends at index %llu, below the store's %llu: the leader "
+                 "sends those entries again",
+                 n->o.dir, (unsigned long long)last, (unsigned long long)n->fsm.applied);
+        return 0;
+    }
+    snprintf(why, why_len,
+             "the raft log in %s ends at index %llu but the store has applied entries up to "
+             "index %llu: the log lost entries this member acknowledged (a damaged disk, or a log "
+             "older than the store)",
+             n->o.dir, (unsigned long long)last, (unsigned long long)n->fsm.applied);
+    return CAIRN_E_CORRUPT;
+}
+
 int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_options *o, char *why,
                size_t why_len)
 {
@@ -1190,6 +1216,11 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
         cluster_transport_free(&n->transport);
         return CAIRN_E_IO;
     }
+    /* A damaged segment is an error, as a damaged WAL is to etcd. libraft's auto-recovery would
+     * set it aside and start without its entries: entries this member acknowledged, which it
+     * could then vote and propose as if it had never had them. A torn last write of the open
+     * segment is still cut off, as etcd repairs its WAL's torn tail. */
+    raft_uv_set_auto_recovery(&n->io, false);
     if ((rv = raft_init(&n->raft, &n->io, &n->fsm.base, o->id, o->address))) {
         snprintf(why, why_len, "cannot initialize raft: %s", raft_errmsg(&n->raft));
         raft_uv_close(&n->io);
@@ -1236,6 +1267,8 @@ int node_start(struct node *n, uv_loop_t *loop, store *st, const struct node_opt
     if (!rv && !err && (rv = raft_start(&n->raft)))
         snprintf(why, why_len, "cannot start raft: %s (%s)", raft_strerror(rv),
                  raft_errmsg(&n->raft));
+    if (!rv && !err)
+        err = check_log_covers_store(n, why, why_len);
     if (rv || err) {
         n->closing = true;
         /* libraft must be closed through its callback; the caller exits on this error anyway. */

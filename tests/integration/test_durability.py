@@ -4,6 +4,7 @@ question).
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -283,3 +284,128 @@ def test_sigterm_with_clients_connected(server):
             conn.close()
     server.restart()
     assert all_kvs(server) == before
+
+
+def raft_dir(s):
+    return os.path.join(s.data_dir, "member", "raft")
+
+
+def segments(s):
+    """libraft's segment files: closed ones (FIRST-LAST) by first index, then open ones."""
+    names = os.listdir(raft_dir(s))
+    closed = sorted(n for n in names if len(n) == 33 and n[16] == "-"
+                    and n.replace("-", "").isdigit())
+    return closed, sorted(n for n in names if n.startswith("open-"))
+
+
+def flip_middle(path):
+    """Inverts 16 bytes in the middle of the file's written part (an open segment is allocated
+    whole, zeros after its last entry). Returns their offset and the bytes as they were."""
+    with open(path, "rb") as f:
+        written = len(f.read().rstrip(b"\0"))
+    with open(path, "r+b") as f:
+        f.seek(written // 2)
+        good = f.read(16)
+        f.seek(written // 2)
+        f.write(bytes(b ^ 0xFF for b in good))
+    return written // 2, good
+
+
+def dir_state(path):
+    """{name: bytes} of the files in path."""
+    out = {}
+    for n in sorted(os.listdir(path)):
+        with open(os.path.join(path, n), "rb") as f:
+            out[n] = f.read()
+    return out
+
+
+def assert_start_refused(s, *words):
+    """s (stopped) does not start: exit 1, the log saying all of words."""
+    with pytest.raises(RuntimeError):
+        s.restart()
+    log = s.log_since_start()
+    assert s.proc.returncode == 1, f"exit {s.proc.returncode}:\n{log}"
+    for w in words:
+        assert w in log, f"{w!r} not in:\n{log}"
+
+
+def test_damaged_raft_log_is_refused_and_left_as_it_was(cairnd):
+    """A checksum mismatch in a closed segment is an error, as a damaged WAL is to etcd: cairnd
+    does not let libraft set the segment aside (its auto-recovery) and start without its
+    acknowledged entries. The last closed segment is the one libraft would set aside. Nothing in
+    the log is renamed or rewritten; with the segment mended the member starts with every write."""
+    s = start_server("cairnd")
+    try:
+        c = s.client()
+        written = {f"k{i:04d}".encode(): os.urandom(512) for i in range(300)}
+        for k, v in written.items():
+            c.put(k, v)
+        assert s.terminate() == 0  # a graceful stop closes the open segment
+        closed, _ = segments(s)
+        seg = os.path.join(raft_dir(s), closed[-1])
+        at, good = flip_middle(seg)
+        before = dir_state(raft_dir(s))
+
+        assert_start_refused(s, "checksum mismatch", os.path.basename(seg))
+        assert dir_state(raft_dir(s)) == before
+
+        with open(seg, "r+b") as f:
+            f.seek(at)
+            f.write(good)
+        s.restart()
+        kvs, _ = all_kvs(s)
+        assert {k: kvs[k][0] for k in written} == written
+    finally:
+        s.close()
+
+
+def test_damaged_open_segment_is_refused(cairnd):
+    """libraft cuts an open segment at its first entry that does not decode (a torn last write
+    after a crash, it assumes), also when later entries were written whole: those are entries this
+    member acknowledged and applied. The single member refuses to start without them (its store
+    is ahead of its log), and goes on refusing."""
+    s = start_server("cairnd")
+    try:
+        c = s.client()
+        for i in range(300):
+            c.put(f"k{i:04d}", os.urandom(512))
+        time.sleep(1)  # the store commits its applies within 100 ms (raft/node.c)
+        s.kill9()  # the open segment stays open
+        _, open_segs = segments(s)
+        biggest = max(open_segs, key=lambda n: os.path.getsize(os.path.join(raft_dir(s), n)))
+        flip_middle(os.path.join(raft_dir(s), biggest))
+
+        assert_start_refused(s, "the raft log in", "but the store has applied entries up to index")
+        assert_start_refused(s, "the raft log in", "but the store has applied entries up to index")
+    finally:
+        s.close()
+
+
+def test_raft_log_older_than_store_is_refused(cairnd):
+    """A single member whose log ends below what its store applied lost acknowledged entries; it
+    would put new entries at their indexes and skip them as applied. It refuses to start."""
+    s = start_server("cairnd")
+    try:
+        for i in range(50):
+            s.client().put(f"early{i}", "v")
+        assert s.terminate() == 0
+        old = os.path.join(s.dir, "raft.old")  # outside the data dir, which must hold only ours
+        shutil.copytree(raft_dir(s), old)
+        s.restart()
+        for i in range(50):
+            s.client().put(f"late{i}", "v")
+        assert s.terminate() == 0
+        new = os.path.join(s.dir, "raft.new")
+        os.rename(raft_dir(s), new)
+        os.rename(old, raft_dir(s))
+
+        assert_start_refused(s, "the raft log in", "but the store has applied entries up to index")
+
+        shutil.rmtree(raft_dir(s))
+        os.rename(new, raft_dir(s))
+        s.restart()
+        kvs, _ = all_kvs(s)
+        assert all(f"early{i}".encode() in kvs and f"late{i}".encode() in kvs for i in range(50))
+    finally:
+        s.close()
