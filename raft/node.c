@@ -484,6 +484,16 @@ static void propose_queued(struct node *n)
         fail_list(list, raft_err_to_cairn(rv));
         return;
     }
+    if (b->req.index <= n->fsm.applied) {
+        /* a leader whose log lost entries its store applied (check_log_covers_store): the
+         * entry would be committed at an index every member with that store skips */
+        char why[256];
+        snprintf(why, sizeof why,
+                 "this leader put a new entry at index %llu, which the store applied before: "
+                 "its log lost entries",
+                 (unsigned long long)b->req.index);
+        fsm_fatal(&n->fsm, why);
+    }
     if (n->inflight_tail)
         n->inflight_tail->next = b;
     else

@@ -642,6 +642,67 @@ def test_store_comes_from_another_member(cluster):
     assert len(set(hashes.values())) == 1, hashes
 
 
+def test_leader_whose_log_lost_applied_entries_stops(cluster):
+    """Two members of three restart with their logs from before writes their stores applied (a
+    damaged disk, a log restored from an older copy); the third, which has those entries, stays
+    down. Each of the two starts with a warning. The one that leads would put new entries at those
+    indexes, where both stores skip them: it stops at its first proposal, saying why, and no write
+    is acknowledged. Once the third is back it leads (its log is the longer), sends the entries
+    again, the survivor skips them as applied, and the two agree on every key."""
+    c = cluster(3)
+    for i in range(30):
+        put_through(c.leader(), f"early/{i}", "v")
+    c.wait_converged()
+    lost, whole = [c[0], c[1]], c[2]
+    for m in c:
+        assert m.terminate() == 0
+    for m in lost:
+        shutil.copytree(m.data_dir + "/member/raft", m.dir + "/raft.old")
+    c.restart(*c)
+    for i in range(30):
+        put_through(c.leader(), f"late/{i}", "v")
+    c.wait_converged()
+    for m in c:
+        assert m.terminate() == 0
+    for m in lost:
+        shutil.rmtree(m.data_dir + "/member/raft")
+        shutil.copytree(m.dir + "/raft.old", m.data_dir + "/member/raft")
+        m.launch()
+
+    acked = []
+    deadline = time.monotonic() + 60
+    while all(m.alive() for m in lost):
+        assert time.monotonic() < deadline, [m.log_tail() for m in lost]
+        for m in lost:
+            try:
+                m.put("after/reuse", m.name)
+                acked.append(m.name)
+            except Exception:  # noqa: BLE001 - refused, not ready or stopped: all fine here
+                pass
+        time.sleep(0.2)
+    stopped = next(m for m in lost if not m.alive())
+    survivor = next(m for m in lost if m is not stopped)
+    log = stopped.log_since_start()
+    assert stopped.proc.returncode == 1, log
+    assert "which the store applied before: its log lost entries" in log, log
+    for m in lost:
+        assert "below the store's" in m.log_since_start(), m.log_since_start()
+    with pytest.raises(Exception):  # no quorum without the one that stopped
+        survivor.put("after/reuse", "no quorum")
+    assert not acked, f"writes acknowledged by {acked}"
+
+    c.restart(whole)
+    assert c.leader(among=[survivor, whole]) is whole
+    put_through(survivor, "after/whole", "back")
+    c.wait_converged(among=[whole, survivor])
+    keys = {kv.key for p in ("early/", "late/", "after/")
+            for kv in survivor.range(p, prefix=True, serializable=True).kvs}
+    assert {f"{p}/{i}".encode() for p in ("early", "late") for i in range(30)} <= keys
+    assert b"after/reuse" not in keys and b"after/whole" in keys
+    hashes = c.hashkvs(0, among=[whole, survivor])
+    assert len(set(hashes.values())) == 1, hashes
+
+
 def test_wrong_cluster_token_is_refused(cluster):
     """A member started afresh with another --initial-cluster-token finds the others in another
     cluster: it stops with an error saying so, and the cluster goes on without it."""
