@@ -47,6 +47,10 @@ bool guard_recv(struct guard *g, struct raft *r, struct raft_message *msg)
         g->leader_heard = r->io->time(r->io);
         break;
     case RAFT_REQUEST_VOTE:
+        if (msg->request_vote.last_log_index < g->applied) {
+            g->votes_refused++;
+            return false;
+        }
         if (leader_silent(g, r))
             msg->request_vote.disrupt_leader = true;
         break;

@@ -18,6 +18,8 @@
 struct guard {
     raft_time leader_heard; /* when a message only a leader sends last arrived (r->io's clock) */
     unsigned held_off;      /* InstallSnapshots dropped (see guard_recv) */
+    raft_index applied;     /* the store's index, set by the caller before each guard_recv() */
+    unsigned votes_refused; /* vote requests dropped for lacking applied entries */
 };
 
 /* Mends m, a copy of a message r is about to send:
@@ -41,6 +43,12 @@ void guard_send(struct raft *r, struct raft_message *m);
  * earlier. So a vote request that arrives when r has heard nothing from its leader for an election
  * timeout is marked as allowed to disrupt the leader, which skips only that refusal: terms, logs
  * and earlier votes are checked as always.
+ *
+ * A vote request (or pre-vote) whose candidate's log ends below g->applied is dropped: every entry
+ * up to it is committed, and a candidate without them must not win. Raft's own check compares the
+ * candidate's log with the member's, which normally holds every entry the store applied; a log
+ * that lost entries (see node.c, check_log_covers_store) does not, and would let such a candidate
+ * through.
  *
  * Timeouts: libraft draws a follower's randomized election timeout once, when it becomes a
  * follower, and keeps it for the whole term. The members that drew short timeouts win the

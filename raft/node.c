@@ -1026,6 +1026,7 @@ static void recv_guarded(struct raft_io *io, struct raft_message *msg)
     struct raft *r = io->data;
     struct node *n = r->data;
     guard_vote_received(&n->votes, msg);
+    n->guard.applied = n->fsm.applied;
     if (guard_recv(&n->guard, r, msg))
         n->real_recv(io, msg);
 }

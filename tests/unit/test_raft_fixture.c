@@ -89,20 +89,20 @@ struct cluster;
 
 struct member {
     struct cluster *c;
-    unsigned i;              /* fixture index; the member id is i + 1 */
-    struct fx *fx;           /* its store */
-    struct fsm fsm;          /* cairn's state machine over it */
-    bool fsm_ready;          /* fsm_init succeeded */
-    uint64_t next_batch;     /* cairn.Entry.batch of its next proposal */
-    unsigned durable;        /* commits the applied hook made durably */
-    unsigned lazy;           /* ... and not durably */
-    unsigned snapshots;      /* fsm_snapshot calls */
-    unsigned restores;       /* fsm_restore calls that returned */
-    unsigned fetches;        /* stores fetched from the leader (a snapshot beyond the store) */
-    struct guard guard; /* its messages received (recv_guarded); guard.held_off counts the
-                              * InstallSnapshots dropped while it took a snapshot */
-    unsigned max_lag;        /* the longest the member was behind the leader's last index */
-    uint64_t last_applied;   /* raft_last_applied() at the previous step: it never goes back */
+    unsigned i;            /* fixture index; the member id is i + 1 */
+    struct fx *fx;         /* its store */
+    struct fsm fsm;        /* cairn's state machine over it */
+    bool fsm_ready;        /* fsm_init succeeded */
+    uint64_t next_batch;   /* cairn.Entry.batch of its next proposal */
+    unsigned durable;      /* commits the applied hook made durably */
+    unsigned lazy;         /* ... and not durably */
+    unsigned snapshots;    /* fsm_snapshot calls */
+    unsigned restores;     /* fsm_restore calls that returned */
+    unsigned fetches;      /* stores fetched from the leader (a snapshot beyond the store) */
+    struct guard guard;    /* its messages received (recv_guarded); guard.held_off counts the
+                            * InstallSnapshots dropped while it took a snapshot */
+    unsigned max_lag;      /* the longest the member was behind the leader's last index */
+    uint64_t last_applied; /* raft_last_applied() at the previous step: it never goes back */
 };
 
 /* One Put of a proposed entry. p comes first: the fsm hands proposals back as struct proposal. */
@@ -405,7 +405,9 @@ static void recv_guarded(struct raft_io *io, struct raft_message *msg)
 {
     struct raft *r = io->data;
     struct fsm *f = r->fsm->data;
-    if (guard_recv(&((struct member *)f->data)->guard, r, msg))
+    struct member *m = f->data;
+    m->guard.applied = f->applied;
+    if (guard_recv(&m->guard, r, msg))
         real_recv(io, msg);
 }
 

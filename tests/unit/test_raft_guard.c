@@ -196,6 +196,28 @@ static void test_vote_disrupts_a_silent_leader_only(void **state)
     assert_false(vote_disrupts(c));
 }
 
+/* A candidate whose log ends below the store's index lacks committed entries: its vote request
+ * (and pre-vote) is dropped, whatever the member's own log holds; from that index on it passes. */
+static void test_vote_from_candidate_without_applied_entries_dropped(void **state)
+{
+    struct guard_case *c = *state;
+    c->g.applied = 84;
+    c->r.follower_state.current_leader.id = 0;
+    for (int pre = 0; pre <= 1; pre++) {
+        struct raft_message m = {.type = RAFT_REQUEST_VOTE, .server_id = 3};
+        m.request_vote.term = 5;
+        m.request_vote.candidate_id = 3;
+        m.request_vote.pre_vote = pre;
+        m.request_vote.last_log_index = 83;
+        m.request_vote.last_log_term = 9; /* a later term does not make up for the entries */
+        assert_false(guard_recv(&c->g, &c->r, &m));
+        assert_int_equal(c->g.votes_refused, (unsigned)pre + 1);
+        m.request_vote.last_log_index = 84;
+        assert_true(guard_recv(&c->g, &c->r, &m));
+        assert_int_equal(c->g.votes_refused, (unsigned)pre + 1);
+    }
+}
+
 /* Appends, snapshots and TimeoutNow count as hearing from the leader; a vote request does not. */
 static void test_leader_heard_from_leader_messages(void **state)
 {
@@ -437,6 +459,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_install_snapshot_passes_otherwise, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vote_disrupts_a_silent_leader_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vote_from_candidate_without_applied_entries_dropped,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_leader_heard_from_leader_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_append_redraws_election_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_votes_resent_until_the_limit, setup, teardown),
