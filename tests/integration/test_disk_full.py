@@ -128,3 +128,67 @@ def test_full_disk_is_a_clear_error_and_loses_nothing(size):
             assert c.get("k-restarted")[0] == b"ok"
         finally:
             s.close()
+
+
+@pytest.fixture
+def cluster(request):
+    """A factory: cluster(n) starts n cairnd members (conftest.cluster_factory)."""
+    from conftest import cluster_factory
+
+    with cluster_factory(request) as make:
+        yield make
+
+
+def test_full_disk_on_a_follower_stops_nothing_else(cluster):
+    """One follower's data directory is on a small tmpfs. Writes through the leader fill it and go
+    on being acknowledged (the other two are a quorum); the follower refuses or stops with the
+    no-space error, never a crash. With room made and the follower restarted, all three agree on
+    every key."""
+    import shutil
+
+    from cluster import etcdctl_at
+
+    c = cluster(3)
+    c.wait_published()
+    lead = c.leader()
+    small = next(m for m in c if m is not lead)
+    with small_disk("24m") as disk:
+        assert small.terminate() == 0
+        shutil.copytree(small.data_dir, os.path.join(disk, "data"))
+        shutil.rmtree(small.data_dir)
+        small.data_dir = os.path.join(disk, "data")
+        try:
+            c.restart(small)
+            lead = c.leader()
+            if lead is small:
+                other = next(m for m in c if m is not small)
+                rc, out, err = etcdctl_at(c.endpoints(), "move-leader", f"{other.id:x}")
+                assert rc == 0, (out, err)
+                lead = c.leader()
+            assert lead is not small
+
+            acked = {}
+            cl = lead.client()
+            for i in range(10000):  # 40 MiB of values, more than the follower's disk holds
+                key, value = f"big/{i:05d}", os.urandom(VALUE_SIZE // 2).hex()
+                cl.put(key, value)  # raises if the quorum of the other two fails
+                acked[key] = value
+            log = small.log_since_start()
+            assert NO_SPACE in log or "no space" in log.lower(), small.log_tail()
+            assert "Sanitizer" not in log, small.log_tail()
+            if not small.alive():
+                assert small.proc.returncode == 1, small.log_tail()
+
+            grow(disk, "512m")
+            if small.alive():
+                small.terminate()
+            c.restart(small)
+            c.wait_converged()
+            r = small.range("big/", prefix=True, serializable=True, count_only=True)
+            assert r.count == len(acked)
+            for key in list(acked)[::97]:  # and values, a sample; HashKV compares them all
+                assert small.range(key, serializable=True).kvs[0].value.decode() == acked[key]
+            hashes = c.hashkvs(0)
+            assert len(set(hashes.values())) == 1, hashes
+        finally:
+            small.kill9()
