@@ -1027,8 +1027,15 @@ static void recv_guarded(struct raft_io *io, struct raft_message *msg)
     struct node *n = r->data;
     guard_vote_received(&n->votes, msg);
     n->guard.applied = n->fsm.applied;
+    unsigned refused = n->guard.votes_refused;
     if (guard_recv(&n->guard, r, msg))
         n->real_recv(io, msg);
+    else if (n->guard.votes_refused != refused)
+        log_warn("raft: vote request of member %llx refused: its log ends at index %llu, below "
+                 "the store's %llu",
+                 (unsigned long long)msg->server_id,
+                 (unsigned long long)msg->request_vote.last_log_index,
+                 (unsigned long long)n->fsm.applied);
 }
 
 static int start_guarded(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,

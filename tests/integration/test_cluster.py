@@ -647,7 +647,7 @@ def test_members_whose_logs_lost_applied_entries(cluster, case):
     """m1's log is put back to a copy from before writes its store applied (a damaged disk, a log
     restored from an older copy); m3, which has those entries, is down. It starts with a warning.
     - two-logs-lost: m2 likewise. Neither votes for the other, whose log lacks entries it knows
-      are committed: no leader, nothing acknowledged.
+      are committed (each logs the refusal): no leader, nothing acknowledged.
     - log-lost-and-old-member: m2's whole data dir is the old copy, consistent but behind. m2
       votes for m1 (their logs are equal), and m1, leading, would put new entries at indexes its
       store applied, where it would skip them: it stops at its first proposal, saying why,
@@ -692,13 +692,22 @@ def test_members_whose_logs_lost_applied_entries(cluster, case):
                 pass
 
     if case == "two-logs-lost":
-        end = time.monotonic() + 8  # several election timeouts (1 s each here)
-        while time.monotonic() < end:
+        deadline = time.monotonic() + 60
+        while not all("vote request of member" in m.log_since_start() for m in lost):
+            assert time.monotonic() < deadline, (m1.log_tail(), m2.log_tail())
             try_puts()
             time.sleep(0.2)
+        try_puts()
         assert m1.alive() and m2.alive(), (m1.log_tail(), m2.log_tail())
         for m in (m1, m2):
-            assert m.status().leader == 0, m.log_tail()
+            while True:  # the client port may open after the first refusal
+                try:
+                    leader = m.status().leader
+                    break
+                except Exception:  # noqa: BLE001 - not listening yet
+                    assert time.monotonic() < deadline, m.log_tail()
+                    time.sleep(0.2)
+            assert leader == 0, m.log_tail()
         survivor = m2
     else:
         deadline = time.monotonic() + 60
