@@ -169,10 +169,17 @@ def test_full_disk_on_a_follower_stops_nothing_else(cluster):
 
             acked = {}
             cl = lead.client()
+            more = None  # puts left once the follower stopped
             for i in range(10000):  # 40 MiB of values, more than the follower's disk holds
                 key, value = f"big/{i:05d}", os.urandom(VALUE_SIZE // 2).hex()
                 cl.put(key, value)  # raises if the quorum of the other two fails
                 acked[key] = value
+                if more is None and i % 100 == 0 and not small.alive():
+                    more = 300
+                elif more is not None:
+                    more -= 1
+                    if more == 0:
+                        break
             log = small.log_since_start()
             assert NO_SPACE in log or "no space" in log.lower(), small.log_tail()
             assert "Sanitizer" not in log, small.log_tail()
