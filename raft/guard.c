@@ -78,8 +78,8 @@ bool guard_vote_sent(struct guard_votes *v, const struct raft_message *m)
         e = &v->list[v->n++];
     }
     e->msg = *m;
+    e->msg.server_address = NULL; /* the list moves when it grows: pointed at address when sent */
     snprintf(e->address, sizeof e->address, "%s", m->server_address ? m->server_address : "");
-    e->msg.server_address = e->address;
     e->resends = 0;
     e->done = false;
     return true;
@@ -114,7 +114,9 @@ bool guard_votes_resend(struct guard_votes *v, struct raft *r,
             e->done = true;
             continue;
         }
-        send(ctx, &e->msg);
+        struct raft_message msg = e->msg; /* send() reads it before it returns (UvSend) */
+        msg.server_address = e->address;
+        send(ctx, &msg);
         e->done = ++e->resends >= GUARD_VOTE_RESENDS;
         pending |= !e->done;
     }

@@ -73,7 +73,7 @@ bool guard_recv(struct guard *g, struct raft *r, struct raft_message *msg);
 #define GUARD_VOTE_RESENDS 4
 
 struct guard_vote {
-    struct raft_message msg; /* its server_address points into address */
+    struct raft_message msg; /* as sent, but server_address: that is in address */
     char address[256];
     unsigned resends;
     bool done; /* answered, sent GUARD_VOTE_RESENDS times again, or its election is over */
