@@ -23,7 +23,7 @@ static bool leader_silent(const struct guard *g, struct raft *r)
            r->io->time(r->io) - g->leader_heard >= r->election_timeout;
 }
 
-bool guard_recv(struct guard *g, struct raft *r, struct raft_message *msg)
+bool guard_recv(struct guard *g, struct raft *r, raft_index applied, struct raft_message *msg)
 {
     switch (msg->type) {
     case RAFT_INSTALL_SNAPSHOT:
@@ -47,10 +47,8 @@ bool guard_recv(struct guard *g, struct raft *r, struct raft_message *msg)
         g->leader_heard = r->io->time(r->io);
         break;
     case RAFT_REQUEST_VOTE:
-        if (msg->request_vote.last_log_index < g->applied) {
-            g->votes_refused++;
+        if (msg->request_vote.last_log_index < applied)
             return false;
-        }
         if (leader_silent(g, r))
             msg->request_vote.disrupt_leader = true;
         break;

@@ -18,8 +18,6 @@
 struct guard {
     raft_time leader_heard; /* when a message only a leader sends last arrived (r->io's clock) */
     unsigned held_off;      /* InstallSnapshots dropped (see guard_recv) */
-    raft_index applied;     /* the store's index, set by the caller before each guard_recv() */
-    unsigned votes_refused; /* vote requests dropped for lacking applied entries */
 };
 
 /* Mends m, a copy of a message r is about to send:
@@ -31,7 +29,8 @@ struct guard {
  *   follower shut down and crash: the term is set to the one of the snapshot at that index. */
 void guard_send(struct raft *r, struct raft_message *m);
 
-/* Looks at msg before r receives it. Returns false when msg is dropped (and freed): an
+/* Looks at msg before r receives it; applied is the member's store index. Returns false when msg
+ * is dropped (an InstallSnapshot is freed then): an
  * InstallSnapshot that arrives while r takes a snapshot of its own crashes libraft
  * (takeSnapshotCb in src/legacy.c reads legacy.snapshot_pending after clearing it), so it is
  * treated as lost on the way and the leader sends it again.
@@ -44,7 +43,7 @@ void guard_send(struct raft *r, struct raft_message *m);
  * timeout is marked as allowed to disrupt the leader, which skips only that refusal: terms, logs
  * and earlier votes are checked as always.
  *
- * A vote request (or pre-vote) whose candidate's log ends below g->applied is dropped: every entry
+ * A vote request (or pre-vote) whose candidate's log ends below applied is dropped: every entry
  * up to it is committed, and a candidate without them must not win. Raft's own check compares the
  * candidate's log with the member's, which normally holds every entry the store applied; a log
  * that lost entries (see node.c, check_log_covers_store) does not, and would let such a candidate
@@ -56,7 +55,7 @@ void guard_send(struct raft *r, struct raft_message *m);
  * each time an append arrives (as hashicorp/raft does on every heartbeat), so that after a
  * leader's death each follower waits a fresh draw and the first of them, not a survivor of earlier
  * elections, decides how long the cluster is without a leader. */
-bool guard_recv(struct guard *g, struct raft *r, struct raft_message *msg);
+bool guard_recv(struct guard *g, struct raft *r, raft_index applied, struct raft_message *msg);
 
 /* Vote requests sent again. libraft's TCP client learns that a peer's connection is dead only
  * when a write to it fails, and the message of that write is lost; the first message written

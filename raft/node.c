@@ -1026,11 +1026,9 @@ static void recv_guarded(struct raft_io *io, struct raft_message *msg)
     struct raft *r = io->data;
     struct node *n = r->data;
     guard_vote_received(&n->votes, msg);
-    n->guard.applied = n->fsm.applied;
-    unsigned refused = n->guard.votes_refused;
-    if (guard_recv(&n->guard, r, msg))
+    if (guard_recv(&n->guard, r, n->fsm.applied, msg))
         n->real_recv(io, msg);
-    else if (n->guard.votes_refused != refused)
+    else if (msg->type == RAFT_REQUEST_VOTE)
         log_warn("raft: vote request of member %llx refused: its log ends at index %llu, below "
                  "the store's %llu",
                  (unsigned long long)msg->server_id,

@@ -47,8 +47,6 @@ def grow(disk, size):
 
 def fill(s):
     """Puts k000000, k000001, ... until one fails. Returns (acknowledged {key: value}, the error)."""
-    import etcd3  # noqa: F401
-
     c = s.client()
     acked = {}
     for i in range(100000):

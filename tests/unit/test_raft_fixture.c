@@ -405,9 +405,7 @@ static void recv_guarded(struct raft_io *io, struct raft_message *msg)
 {
     struct raft *r = io->data;
     struct fsm *f = r->fsm->data;
-    struct member *m = f->data;
-    m->guard.applied = f->applied;
-    if (guard_recv(&m->guard, r, msg))
+    if (guard_recv(&((struct member *)f->data)->guard, r, f->applied, msg))
         real_recv(io, msg);
 }
 
