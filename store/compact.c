@@ -6,9 +6,14 @@
  * removable, and a tombstone there is removable itself (and so is the key's table entry, unless the
  * key was created again). One pass over the history between the last pass and the new compacted
  * revision finds all of it. The pass runs in bounded steps, each in the caller's write transaction,
- * and records its progress in the same transaction, so it resumes after a restart. */
+ * and records its progress in the same transaction, so it resumes after a restart. The history
+ * records a step finds go to the transaction's removals: history.mdb loses them when the commit
+ * that records the progress is durable (env.c), so the two files never disagree on what was
+ * compacted. */
 #include "store/internal.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 int store_compact(store_tx *tx, int64_t revision)
@@ -31,11 +36,19 @@ struct removal {
     int64_t main, sub;         /* the tombstone's revision */
 };
 
-static int hist_del(store_tx *tx, const uint8_t *rev)
+int removals_add(store_tx *tx, const uint8_t rev[REV_KEY_SIZE])
 {
-    MDB_val k = {REV_KEY_SIZE, (void *)rev};
-    int rc = mdb_del(tx->txn, tx->st->hist, &k, NULL);
-    return rc && rc != MDB_NOTFOUND ? tx_fail(tx, rc) : 0;
+    struct removals *r = &tx->rm;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 256;
+        void *p = realloc(r->rev, cap * sizeof *r->rev);
+        if (!p)
+            return tx_fail(tx, ENOMEM);
+        r->rev = p;
+        r->cap = cap;
+    }
+    memcpy(r->rev[r->n++], rev, REV_KEY_SIZE);
+    return 0;
 }
 
 /* Deletes the key's table entry if its latest change is still the tombstone (main, sub). */
@@ -72,7 +85,7 @@ int store_compact_step(store_tx *tx, bool *done)
         return CAIRN_E_NOMEM;
 
     MDB_cursor *c;
-    int rc = mdb_cursor_open(tx->txn, tx->st->hist, &c);
+    int rc = mdb_cursor_open(tx->htxn, tx->st->hist, &c);
     if (rc) {
         arena_free(&a);
         return tx_fail(tx, rc);
@@ -113,7 +126,7 @@ int store_compact_step(store_tx *tx, bool *done)
     if (!err && rc && rc != MDB_NOTFOUND)
         err = tx_fail(tx, rc);
     for (size_t i = 0; i < nrm && !err; i++) {
-        err = hist_del(tx, rm[i].rev);
+        err = removals_add(tx, rm[i].rev);
         if (!err && rm[i].key.len)
             err = latest_drop(tx, rm[i].key, rm[i].main, rm[i].sub);
     }
@@ -121,8 +134,8 @@ int store_compact_step(store_tx *tx, bool *done)
     if (err)
         return err;
     if (scanned) {
-        tx->compact_done_main = last_main;
-        tx->compact_done_sub = last_sub;
+        tx->compact_done_main = tx->rm.done_main = last_main;
+        tx->compact_done_sub = tx->rm.done_sub = last_sub;
         tx->meta_dirty = true;
     }
     *done = scanned < batch;

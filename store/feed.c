@@ -17,7 +17,7 @@ int store_feed_open(store_tx *tx, int64_t from_rev, bool prev_kv, struct store_f
     if (from_rev < tx->compact_rev)
         return CAIRN_E_COMPACTED;
     MDB_cursor *c;
-    int rc = mdb_cursor_open(tx->txn, tx->st->hist, &c);
+    int rc = mdb_cursor_open(tx->htxn, tx->st->hist, &c);
     if (rc)
         return tx_fail(tx, rc);
     f->tx = tx;

@@ -132,7 +132,7 @@ int store_hash_kv(store_tx *tx, int64_t revision, uint32_t *hash, int64_t *compa
 
     uint32_t h = crc32c_update(0, "key", 3);
     MDB_cursor *c;
-    int rc = mdb_cursor_open(tx->txn, tx->st->hist, &c);
+    int rc = mdb_cursor_open(tx->htxn, tx->st->hist, &c);
     if (rc)
         return tx_fail(tx, rc);
     MDB_val k, v;

@@ -14,12 +14,22 @@
 #define ST_FOUND  0
 #define ST_ABSENT 1
 
+/* History records that compaction removes: taken out of history.mdb only after the commit that
+ * records the compaction's progress in data.mdb is durable (env.c). */
+struct removals {
+    uint8_t (*rev)[REV_KEY_SIZE];
+    size_t n, cap;
+    int64_t done_main, done_sub; /* compaction progress once they are removed */
+};
+
 struct store {
-    MDB_env *env;
+    MDB_env *env;           /* data.mdb: every table but the history */
+    MDB_env *henv;          /* history.mdb: the history alone (see env.c: why, and the order) */
     MDB_dbi main;           /* LMDB's main table: the named tables' roots, and "state" */
-    MDB_dbi meta;           /* "format" */
+    MDB_dbi meta;           /* "format", "pair" */
     MDB_dbi kv;             /* user key → latest change */
-    MDB_dbi hist;           /* revision → change */
+    MDB_dbi hist;           /* (history.mdb) revision → change */
+    MDB_dbi hmeta;          /* (history.mdb) "format", "pair", "removed" */
     MDB_dbi lease;          /* lease id → TTLs */
     MDB_dbi lkeys;          /* lease id → attached keys (dupsort) */
     MDB_dbi alarm;          /* alarm type, member id → (nothing) */
@@ -32,13 +42,19 @@ struct store {
     store_tx *wtx;          /* the open write transaction, if any */
     int failed;             /* a durable commit's flush failed: its fate is unknown, refuse work */
     pthread_mutex_t spare_mu;
-    store_tx *spare; /* a finished read transaction kept for reuse (reset, not freed) */
-    char dir[4096];  /* the directory */
+    store_tx *spare;         /* a finished read transaction kept for reuse (reset, not freed) */
+    pthread_mutex_t pair_mu; /* held while a commit changes both files, and while a read
+                              * transaction opens its two halves: readers see matching halves */
+    int copying;             /* store_copy() calls running: history removals wait (atomic) */
+    struct removals held;    /* removals a commit could not make while a copy ran */
+    char dir[4096];          /* the directory */
 };
 
 struct store_tx {
     store *st;
-    MDB_txn *txn;        /* LMDB transaction (a child during a writing Txn request) */
+    MDB_txn *txn;        /* LMDB transaction on data.mdb (a child during a writing Txn request) */
+    MDB_txn *htxn;       /* and on history.mdb */
+    struct removals rm;  /* write transactions: history records compaction steps took out */
     bool write;          /* write transaction */
     bool view;           /* a read view borrowing the open write transaction's LMDB txn */
     int poison;          /* storage error that doomed this write transaction, or 0 */
@@ -52,6 +68,9 @@ struct store_tx {
     uint64_t base_bytes;    /* committed data size when the transaction began (for the quota) */
     uint64_t pending_bytes; /* quota cost of the requests applied in this transaction */
 };
+
+/* Adds a history record to tx's removals; NOMEM on exhaustion. */
+int removals_add(store_tx *tx, const uint8_t rev[REV_KEY_SIZE]);
 
 /* Maps an LMDB or errno code to a cairn error; for write transactions also poisons tx. */
 int tx_fail(store_tx *tx, int mdb_rc);
@@ -119,6 +138,9 @@ int kv_at(store_tx *tx, store_bytes key, const struct latest_rec *l, int64_t rev
 int change_put(store_tx *tx, store_bytes key, store_bytes value, int64_t lease,
                const struct latest_rec *old);
 int change_delete(store_tx *tx, store_bytes key, const struct latest_rec *old);
+
+/* Deletes the history records (main, 0) .. (main, changes - 1) a failed request appended. */
+int hist_unappend(store_tx *tx, int64_t main, int64_t changes);
 
 /* Request bodies without request boundaries or validation, for store_txn and lease revoke. */
 int range_op(store_tx *tx, const struct store_range_req *req, struct arena *a,

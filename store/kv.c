@@ -33,7 +33,7 @@ int hist_get(store_tx *tx, int64_t main, int64_t sub, struct hist_rec *out)
     uint8_t kb[REV_KEY_SIZE];
     rev_encode(kb, main, sub);
     MDB_val k = {sizeof kb, kb}, v;
-    int rc = mdb_get(tx->txn, tx->st->hist, &k, &v);
+    int rc = mdb_get(tx->htxn, tx->st->hist, &k, &v);
     if (rc == MDB_NOTFOUND)
         return ST_ABSENT;
     if (rc)
@@ -122,12 +122,25 @@ static int hist_append(store_tx *tx, int64_t main, int64_t sub, const struct his
     uint8_t kb[REV_KEY_SIZE];
     rev_encode(kb, main, sub);
     MDB_val k = {sizeof kb, kb}, v = {hist_rec_size(r), NULL};
-    int rc = mdb_put(tx->txn, tx->st->hist, &k, &v, MDB_APPEND | MDB_RESERVE);
+    int rc = mdb_put(tx->htxn, tx->st->hist, &k, &v, MDB_APPEND | MDB_RESERVE);
     if (rc == MDB_KEYEXIST)
         return tx_fail(tx, MDB_CORRUPTED); /* history above the current revision */
     if (rc)
         return tx_fail(tx, rc);
     hist_rec_encode(r, v.mv_data);
+    return 0;
+}
+
+int hist_unappend(store_tx *tx, int64_t main, int64_t changes)
+{
+    for (int64_t sub = 0; sub < changes; sub++) {
+        uint8_t kb[REV_KEY_SIZE];
+        rev_encode(kb, main, sub);
+        MDB_val k = {sizeof kb, kb};
+        int rc = mdb_del(tx->htxn, tx->st->hist, &k, NULL);
+        if (rc && rc != MDB_NOTFOUND)
+            return tx_fail(tx, rc);
+    }
     return 0;
 }
 

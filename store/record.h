@@ -1,14 +1,16 @@
 /* store/record.h — the on-disk encoding of the store's LMDB records.
  *
- * Named tables hold the data (docs/ARCHITECTURE.md draws them):
- * - hist: revision (16 bytes: main, sub, big-endian) → one change, a put or a tombstone;
+ * Named tables hold the data (docs/ARCHITECTURE.md draws them), all in data.mdb but the history:
+ * - hist (history.mdb): revision (16 bytes: main, sub, big-endian) → one change, a put or a
+ *   tombstone; beside it history.mdb's meta: "format", "pair", "removed" (env.c);
  * - kv: user key → the key's latest change without its value (the value is in that change's hist
  *   record: the key table stays small, so a commit of scattered puts dirties few of its pages);
  * - lease: lease id (8 bytes big-endian) → granted TTL, checkpointed remaining TTL;
  * - lkeys: lease id → attached user keys (sorted duplicates);
  * - alarm: alarm type, member id → nothing; member: member id → the member's record;
  * - reqs, reqlog: applied request ids by id and by index (store/requests.c);
- * - meta: "format" → format magic; "cluster" → cluster ID; "reqs_forgotten" → see requests.c.
+ * - meta: "format" → format magic; "pair" → 16 random bytes, the same in history.mdb's meta;
+ *   "cluster" → cluster ID; "reqs_forgotten" → see requests.c.
  * LMDB's main table, beside the named tables' roots, holds "state": revision, consistent index,
  * compaction progress. Integers inside records are LEB128 varints. Every decoder checks bounds and
  * returns CAIRN_E_CORRUPT on a malformed record instead of reading past it. */

@@ -69,8 +69,10 @@ struct store_options {
  * CAIRN_E_LOCKED. opts may be NULL for defaults. On success *out is owned by the caller. */
 int store_open(const char *dir, const struct store_options *opts, store **out);
 
-/* Writes a consistent, compacted copy of the store's committed state to fd (LMDB's copy, with its
- * own read transaction: any thread, while the store is in use). */
+/* Writes a consistent, compacted copy of the store's committed state to fd, from its current
+ * offset: a header, then LMDB's copies of both files, each with its own read transaction (any
+ * thread, while the store is in use). fd must be seekable (the header is written last);
+ * CAIRN_E_INVALID_ARGUMENT if it is not. */
 int store_copy(store *st, int fd);
 
 /* As store_copy(), into an unnamed temporary file in the store's directory (so a large copy
@@ -84,11 +86,13 @@ struct store_install;
 /* Starts one. No transaction may be open (CAIRN_E_INVALID_ARGUMENT). Returns 0 and *out. */
 int store_install_begin(store *st, struct store_install **out);
 
-/* Appends len bytes of the copy. CAIRN_E_NO_DISK when the disk is full. */
+/* Appends len bytes of the copy. CAIRN_E_NO_DISK when the disk is full, CAIRN_E_INVALID_ARGUMENT
+ * when the bytes do not start as a copy of this format's store. */
 int store_install_write(struct store_install *in, const void *data, size_t len);
 
 /* Flushes the copy, swaps it in for the store's data and opens it in the same handle, so pointers
- * to the store stay valid; frees in. A crash before the swap leaves the old data; after it, the
+ * to the store stay valid; frees in. A copy cut short is CAIRN_E_INVALID_ARGUMENT and leaves the
+ * old data. A crash before the swap leaves the old data; after it (or part-way through it), the
  * new. An error after the old data was closed leaves the store refusing all work (the owner must
  * stop). */
 int store_install_finish(struct store_install *in);

@@ -498,7 +498,9 @@ int store_txn(store_tx *tx, const struct store_txn_req *req, struct arena *a,
     }
 
     /* Apply in a child transaction: an error part-way (which etcd would panic on) discards the
-     * txn's changes alone, leaving the rest of the group commit intact. */
+     * txn's changes alone, leaving the rest of the group commit intact. The history is only
+     * appended to: there the failed request's records are deleted instead (history.mdb has no
+     * child transaction, which would cost a copy of LMDB's page lists per request). */
     MDB_txn *parent = tx->txn, *child = NULL;
     if (writes) {
         int rc = mdb_txn_begin(tx->st->env, parent, 0, &child);
@@ -516,11 +518,15 @@ int store_txn(store_tx *tx, const struct store_txn_req *req, struct arena *a,
         tx->txn = parent;
         if (err) {
             mdb_txn_abort(child);
+            /* changes + 1: a change that failed after its history record was written */
+            int herr = hist_unappend(tx, tx->rev + 1, tx->changes + 1);
             tx->changes = 0;
             /* the child's failure does not doom the parent: clear a poison it set */
             tx->poison = 0;
             quota_refund(tx, cost);
-            return err;
+            if (herr)
+                tx->poison = herr;
+            return herr ? herr : err;
         }
         int rc = mdb_txn_commit(child);
         if (rc) {

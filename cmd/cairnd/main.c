@@ -3,6 +3,7 @@
  * when it cannot start. */
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ struct daemon {
     struct api_server api;
     struct api_member members[CONFIG_MAX_MEMBERS];
     uv_signal_t sigterm, sigint;
+    uv_timer_t trim;
     bool stopping;
 };
 
@@ -92,6 +94,7 @@ static void on_node_closed(struct node *n)
     struct daemon *d = (struct daemon *)((char *)n - offsetof(struct daemon, node));
     uv_close((uv_handle_t *)&d->sigterm, on_closed_signal);
     uv_close((uv_handle_t *)&d->sigint, on_closed_signal);
+    uv_close((uv_handle_t *)&d->trim, on_closed_signal);
 }
 
 static void on_api_stopped(void *arg)
@@ -114,6 +117,15 @@ static void on_signal(uv_signal_t *h, int signum)
     if (!d->stopping)
         log_info("cairnd: received %s, shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     stop(d);
+}
+
+/* Freed heap goes back to the system once a second: glibc keeps what a burst of requests freed in
+ * the heap, where it counts as the process's memory until reused (Go's runtime returns etcd's in
+ * the background the same way). */
+static void on_trim(uv_timer_t *t)
+{
+    (void)t;
+    malloc_trim(0);
 }
 
 static void on_removed(struct node *n)
@@ -242,6 +254,8 @@ static int start(struct daemon *d)
     d->sigterm.data = d->sigint.data = d;
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_timer_init(&d->loop, &d->trim);
+    uv_timer_start(&d->trim, on_trim, 1000, 1000);
     log_info("cairnd: member %016llx of cluster %016llx, data in %s", (unsigned long long)member_id,
              (unsigned long long)cluster_id, c->data_dir);
     api_cluster_publish_start(&d->api);

@@ -47,7 +47,8 @@ static char dir[] = "/tmp/cairn-fuzz-watch.XXXXXX";
 /* Removes the store's directory when the process ends. */
 static void remove_dir(void)
 {
-    static const char *const files[] = {"data.mdb", "lock.mdb", "cairn.lock"};
+    static const char *const files[] = {"data.mdb", "lock.mdb", "history.mdb", "history.mdb-lock",
+                                        "cairn.lock"};
     char path[sizeof dir + 16];
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);

@@ -194,9 +194,10 @@ static void test_garbage_data_file_is_corrupt(void **state)
     assert_rc(open_in(f->dir), CAIRN_E_CORRUPT);
 }
 
-/* A data.mdb cut in half: an error, never a crash (in a child process, so that a SIGBUS from a
- * read past the end of the file shows as a failure of this test, not of the whole run). */
-static void test_truncated_data_file(void **state)
+/* One of the store's files cut in half: an error, never a crash (in a child process, so that a
+ * SIGBUS from a read past the end of the file shows as a failure of this test, not of the whole
+ * run). */
+static void truncated_file(void **state, const char *file)
 {
     struct tcase *t = TC(state);
     struct fx *f = FX(state);
@@ -221,8 +222,10 @@ static void test_truncated_data_file(void **state)
     store_close(f->st);
     f->st = NULL;
     char path[512];
-    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
-    assert_int_equal(truncate(path, (off_t)(size.in_use_bytes / 2)), 0);
+    snprintf(path, sizeof path, "%s/%s", f->dir, file);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(truncate(path, st.st_size / 2), 0);
 
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -263,10 +266,24 @@ static void test_truncated_data_file(void **state)
     }
 }
 
-/* Closes f's store and opens its file with LMDB directly, in a write transaction on one table, for
- * a test that edits records as another build or a damaged disk would have left them. */
+static void test_truncated_data_file(void **state)
+{
+    truncated_file(state, "data.mdb");
+}
+
+static void test_truncated_history_file(void **state)
+{
+    truncated_file(state, "history.mdb");
+}
+
+/* Closes f's store and opens one of its files with LMDB directly, in a write transaction on one
+ * table, for a test that edits records as another build or a damaged disk would have left them:
+ * the history's table ("hist") is in history.mdb, every other in data.mdb. */
 static MDB_env *raw_open(struct fx *f, MDB_txn **txn, const char *table, MDB_dbi *dbi)
 {
+    char path[512];
+    bool hist = !strcmp(table, "hist");
+    snprintf(path, sizeof path, "%s%s", f->dir, hist ? "/history.mdb" : "");
     if (f->st) {
         fx_reset(f);
         store_close(f->st);
@@ -276,7 +293,7 @@ static MDB_env *raw_open(struct fx *f, MDB_txn **txn, const char *table, MDB_dbi
     assert_int_equal(mdb_env_create(&env), 0);
     assert_int_equal(mdb_env_set_maxdbs(env, 16), 0);
     assert_int_equal(mdb_env_set_mapsize(env, 64 << 20), 0);
-    assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+    assert_int_equal(mdb_env_open(env, path, hist ? MDB_NOSUBDIR : 0, 0600), 0);
     assert_int_equal(mdb_txn_begin(env, NULL, 0, txn), 0);
     assert_int_equal(mdb_dbi_open(*txn, table, 0, dbi), 0);
     return env;
@@ -289,13 +306,14 @@ static void raw_close(MDB_env *env, MDB_txn *txn)
     mdb_env_close(env);
 }
 
-/* A store written in another format version (format 1 kept values in the key table) is refused
- * as such, not read as corrupt or misread, and its format record is left as it was. */
+/* A store written in another format version (format 1 kept values in the key table, format 2 the
+ * history in data.mdb) is refused as such, not read as corrupt or misread, and its format record
+ * is left as it was. */
 static void test_other_format_version_refused(void **state)
 {
     struct fx *f = FX(state);
     assert_rc(fx_put(f, "a", "1", 0, NULL), 0);
-    static const uint8_t versions[] = {1, 3};
+    static const uint8_t versions[] = {1, 2, 4};
     for (size_t i = 0; i < N_ELEMS(versions); i++) {
         MDB_txn *txn;
         MDB_dbi meta;
@@ -560,6 +578,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_garbage_data_file_is_corrupt, tc_setup_bare,
                                         tc_teardown),
         cmocka_unit_test_setup_teardown(test_truncated_data_file, tc_setup, tc_teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_history_file, tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(test_other_format_version_refused, tc_setup, tc_teardown),
         cmocka_unit_test_setup_teardown(test_latest_change_without_history_is_corrupt, tc_setup,
                                         tc_teardown),
