@@ -30,12 +30,6 @@ int store_compact(store_tx *tx, int64_t revision)
     return 0;
 }
 
-struct removal {
-    uint8_t rev[REV_KEY_SIZE]; /* history record to delete */
-    store_bytes key;           /* for tombstones: the key whose table entry may go too */
-    int64_t main, sub;         /* the tombstone's revision */
-};
-
 int removals_add(store_tx *tx, const uint8_t rev[REV_KEY_SIZE])
 {
     struct removals *r = &tx->rm;
@@ -65,6 +59,19 @@ static int latest_drop(store_tx *tx, store_bytes key, int64_t main, int64_t sub)
     return rc && rc != MDB_NOTFOUND ? tx_fail(tx, rc) : 0;
 }
 
+int removals_of_change(store_tx *tx, const uint8_t rev[REV_KEY_SIZE], const struct hist_rec *h)
+{
+    int err = 0;
+    if (h->prev_main) {
+        uint8_t prev[REV_KEY_SIZE];
+        rev_encode(prev, h->prev_main, h->prev_sub);
+        err = removals_add(tx, prev);
+    }
+    if (!err && (h->flags & REC_TOMBSTONE))
+        err = removals_add(tx, rev);
+    return err;
+}
+
 int store_compact_step(store_tx *tx, bool *done)
 {
     int err = tx_check_write(tx);
@@ -75,21 +82,15 @@ int store_compact_step(store_tx *tx, bool *done)
     if (target < 0)
         return 0;
 
-    /* Scan first (the cursor reads pages the deletions would change), then delete. */
+    /* The scan changes nothing in history.mdb (its removals wait for the commit), so a tombstone's
+     * key, borrowed from the history's page, stays valid while its key table entry goes. */
     unsigned batch = tx->st->o.compact_batch;
-    struct arena a = ARENA_INIT;
-    struct removal *rm = arena_alloc(&a, 2 * (size_t)batch * sizeof *rm);
-    size_t nrm = 0, scanned = 0;
+    size_t scanned = 0;
     int64_t last_main = tx->compact_done_main, last_sub = tx->compact_done_sub;
-    if (!rm)
-        return CAIRN_E_NOMEM;
-
     MDB_cursor *c;
     int rc = mdb_cursor_open(tx->htxn, tx->st->hist, &c);
-    if (rc) {
-        arena_free(&a);
+    if (rc)
         return tx_fail(tx, rc);
-    }
     uint8_t start[REV_KEY_SIZE];
     rev_encode(start, last_main, last_sub + 1);
     MDB_val k = {sizeof start, start}, v;
@@ -105,32 +106,14 @@ int store_compact_step(store_tx *tx, bool *done)
         scanned++;
         last_main = main;
         last_sub = sub;
-        if (h.prev_main) {
-            struct removal *r = &rm[nrm++];
-            memset(r, 0, sizeof *r);
-            rev_encode(r->rev, h.prev_main, h.prev_sub);
-        }
-        if (h.flags & REC_TOMBSTONE) {
-            struct removal *r = &rm[nrm++];
-            memcpy(r->rev, k.mv_data, REV_KEY_SIZE);
-            r->main = main;
-            r->sub = sub;
-            r->key.len = h.key.len;
-            if (!(r->key.data = arena_dup(&a, h.key.data, h.key.len))) {
-                err = CAIRN_E_NOMEM;
-                break;
-            }
-        }
+        if ((err = removals_of_change(tx, k.mv_data, &h)))
+            break;
+        if ((h.flags & REC_TOMBSTONE) && (err = latest_drop(tx, h.key, main, sub)))
+            break;
     }
     mdb_cursor_close(c);
     if (!err && rc && rc != MDB_NOTFOUND)
         err = tx_fail(tx, rc);
-    for (size_t i = 0; i < nrm && !err; i++) {
-        err = removals_add(tx, rm[i].rev);
-        if (!err && rm[i].key.len)
-            err = latest_drop(tx, rm[i].key, rm[i].main, rm[i].sub);
-    }
-    arena_free(&a);
     if (err)
         return err;
     if (scanned) {

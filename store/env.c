@@ -380,11 +380,7 @@ static int finish_removals(store *st, MDB_txn *h, const store_tx *state, bool *c
             break;
         if (main > pmain || (main == pmain && sub > psub))
             break;
-        uint8_t prev[REV_KEY_SIZE];
-        rev_encode(prev, r.prev_main, r.prev_sub);
-        if (r.prev_main && (err = removals_add(&tx, prev)))
-            break;
-        if ((r.flags & REC_TOMBSTONE) && (err = removals_add(&tx, k.mv_data)))
+        if ((err = removals_of_change(&tx, k.mv_data, &r)))
             break;
     }
     mdb_cursor_close(c);

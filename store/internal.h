@@ -72,6 +72,10 @@ struct store_tx {
 /* Adds a history record to tx's removals; NOMEM on exhaustion. */
 int removals_add(store_tx *tx, const uint8_t rev[REV_KEY_SIZE]);
 
+/* Compaction's rule for one change h at rev (at or below the compacted revision): its predecessor
+ * goes, and the change itself if it is a tombstone. Adds them to tx's removals. */
+int removals_of_change(store_tx *tx, const uint8_t rev[REV_KEY_SIZE], const struct hist_rec *h);
+
 /* Maps an LMDB or errno code to a cairn error; for write transactions also poisons tx. */
 int tx_fail(store_tx *tx, int mdb_rc);
 

@@ -158,21 +158,6 @@ static void test_interrupted_removals_finished(void **state)
     fx_close(f);
 }
 
-/* The bytes of st's copy (malloc'd). */
-static uint8_t *copy_of(store *st, size_t *len)
-{
-    int fd = memfd_create("copy", 0);
-    assert_true(fd >= 0);
-    assert_int_equal(store_copy(st, fd), 0);
-    off_t n = lseek(fd, 0, SEEK_END);
-    assert_true(n > 0);
-    uint8_t *b = malloc((size_t)n);
-    assert_int_equal(pread(fd, b, (size_t)n, 0), n);
-    close(fd);
-    *len = (size_t)n;
-    return b;
-}
-
 /* An installation cut short by a crash after data.mdb was swapped in and before history.mdb was:
  * opening finishes it. One cut short before its swap leaves the old data, and the copy goes. */
 static void test_install_cut_between_renames(void **state)
@@ -187,7 +172,7 @@ static void test_install_cut_between_renames(void **state)
     assert_int_equal(fx_put(dst, "only-in-dst", "x", 0, NULL), 0);
     fx_reset(src);
     size_t len;
-    uint8_t *copy = copy_of(src->st, &len);
+    uint8_t *copy = fx_copy(src->st, &len);
     /* the copy's layout (store/env.c): 16-byte magic, data.mdb's length, then the two files */
     assert_true(len > 24);
     assert_memory_equal(copy, "cairn-copy-3", 12);

@@ -13,21 +13,6 @@
 
 #include "tests/unit/helpers/fixture.h"
 
-/* The bytes of st's copy (malloc'd). */
-static uint8_t *copy_of(store *st, size_t *len)
-{
-    int fd = memfd_create("copy", 0);
-    assert_true(fd >= 0);
-    assert_int_equal(store_copy(st, fd), 0);
-    off_t n = lseek(fd, 0, SEEK_END);
-    assert_true(n > 0);
-    uint8_t *b = malloc((size_t)n);
-    assert_int_equal(pread(fd, b, (size_t)n, 0), n);
-    close(fd);
-    *len = (size_t)n;
-    return b;
-}
-
 static uint64_t ci_of(store *st)
 {
     store_tx *tx;
@@ -58,7 +43,7 @@ static void test_install_replaces_data_in_place(void **state)
     assert_int_equal(fx_put(dst, "only-in-dst", "x", 0, NULL), 0);
     store *handle = dst->st;
     size_t len;
-    uint8_t *bytes = copy_of(src->st, &len);
+    uint8_t *bytes = fx_copy(src->st, &len);
     assert_int_equal(store_install(dst->st, bytes, len), 0);
     free(bytes);
     /* the same handle now holds the source's data, revision and consistent index */

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 store_bytes sb(const char *s)
 {
@@ -168,4 +170,19 @@ int64_t fx_rev(struct fx *f)
 {
     store_tx *tx = begin_read(f);
     return store_tx_rev(tx);
+}
+
+uint8_t *fx_copy(store *st, size_t *len)
+{
+    int fd = memfd_create("copy", 0);
+    assert_true(fd >= 0);
+    assert_int_equal(store_copy(st, fd), 0);
+    off_t n = lseek(fd, 0, SEEK_END);
+    assert_true(n > 0);
+    uint8_t *b = malloc((size_t)n);
+    assert_non_null(b);
+    assert_int_equal(pread(fd, b, (size_t)n, 0), n);
+    close(fd);
+    *len = (size_t)n;
+    return b;
 }

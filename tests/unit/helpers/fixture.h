@@ -57,4 +57,7 @@ int fx_range(struct fx *f, const struct store_range_req *req, struct store_range
 /* The current revision (fresh read transaction). */
 int64_t fx_rev(struct fx *f);
 
+/* The bytes of st's copy (store_copy), malloc'd; *len their number. */
+uint8_t *fx_copy(store *st, size_t *len);
+
 #endif
