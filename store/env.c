@@ -401,6 +401,29 @@ static int finish_removals(store *st, MDB_txn *h, const store_tx *state, bool *c
     return err;
 }
 
+/* Deletes the history records above revision rev (in h, a write transaction on history.mdb). */
+static int hist_trim(store *st, MDB_txn *h, int64_t rev, bool *changed)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(h, st->hist, &cur);
+    if (rc)
+        return tx_fail(NULL, rc);
+    int err = 0;
+    MDB_val k, v;
+    while (!err && (rc = mdb_cursor_get(cur, &k, &v, MDB_LAST)) == 0) {
+        int64_t main, sub;
+        if ((err = rev_decode(k.mv_data, k.mv_size, &main, &sub)) || main <= rev)
+            break;
+        if ((rc = mdb_cursor_del(cur, 0)))
+            err = tx_fail(NULL, rc);
+        *changed = true;
+    }
+    if (!err && rc && rc != MDB_NOTFOUND)
+        err = tx_fail(NULL, rc);
+    mdb_cursor_close(cur);
+    return err;
+}
+
 /* history.mdb's tables, checked against data.mdb's pair, then brought back in step with data.mdb:
  * records above its revision go, interrupted removals are finished. */
 static int open_hist(store *st, bool create, const uint8_t pair[PAIR_SIZE], const store_tx *state)
@@ -434,24 +457,8 @@ static int open_hist(store *st, bool create, const uint8_t pair[PAIR_SIZE], cons
         if (!err && memcmp(hpair, pair, PAIR_SIZE))
             err = CAIRN_E_CORRUPT; /* another store's history */
     }
-    /* records of a commit data.mdb lost */
-    MDB_cursor *cur = NULL;
-    if (!err && !create && (rc = mdb_cursor_open(h, st->hist, &cur)))
-        err = tx_fail(NULL, rc);
-    MDB_val k, v;
-    while (cur && !err && (rc = mdb_cursor_get(cur, &k, &v, MDB_LAST)) == 0) {
-        int64_t main, sub;
-        if ((err = rev_decode(k.mv_data, k.mv_size, &main, &sub)) || main <= state->rev)
-            break;
-        if ((rc = mdb_cursor_del(cur, 0)))
-            err = tx_fail(NULL, rc);
-        changed = true;
-    }
-    if (cur) {
-        if (!err && rc && rc != MDB_NOTFOUND)
-            err = tx_fail(NULL, rc);
-        mdb_cursor_close(cur);
-    }
+    if (!err && !create)
+        err = hist_trim(st, h, state->rev, &changed); /* records of a commit data.mdb lost */
     if (!err && !create)
         err = finish_removals(st, h, state, &changed);
     if (err) {
@@ -925,6 +932,7 @@ int store_tx_begin_write(store *st, store_tx **out)
         free(tx);
         return err;
     }
+    tx->base_rev = tx->rev;
     tx->base_bytes = committed_bytes(st);
     st->wtx = tx;
     *out = tx;
@@ -1045,6 +1053,27 @@ static int removals_apply(store *st)
     return 0;
 }
 
+/* Takes back what a commit added to history.mdb when data.mdb then refused its part, so the
+ * history does not stay above data.mdb's revision (rev). */
+static int hist_take_back(store *st, int64_t rev)
+{
+    MDB_txn *h;
+    bool changed = false;
+    int rc = mdb_txn_begin(st->henv, NULL, 0, &h);
+    if (rc)
+        return tx_fail(NULL, rc);
+    int err = hist_trim(st, h, rev, &changed);
+    if (err) {
+        mdb_txn_abort(h);
+        return err;
+    }
+    if ((rc = mdb_txn_commit(h)))
+        return tx_fail(NULL, rc);
+    if (changed && !st->o.nosync && mdb_env_sync(st->henv, 1))
+        return CAIRN_E_IO;
+    return 0;
+}
+
 int store_tx_commit(store_tx *tx, bool durable)
 {
     if (!tx->write) {
@@ -1064,10 +1093,11 @@ int store_tx_commit(store_tx *tx, bool durable)
     pthread_mutex_lock(&st->pair_mu);
     int rc = mdb_txn_commit(tx->htxn);
     bool hist_lost = rc == 0 && !st->o.nosync && mdb_env_sync(st->henv, 1) != 0;
-    if (rc || hist_lost)
+    if (rc || hist_lost) {
         mdb_txn_abort(tx->txn);
-    else
-        rc = mdb_txn_commit(tx->txn);
+    } else if ((rc = mdb_txn_commit(tx->txn)) && hist_take_back(st, tx->base_rev)) {
+        hist_lost = true; /* data.mdb refused the commit, and its history cannot be taken back */
+    }
     pthread_mutex_unlock(&st->pair_mu);
     st->wtx = NULL;
     if (stepped && !rc && !hist_lost)
@@ -1075,9 +1105,9 @@ int store_tx_commit(store_tx *tx, bool durable)
     free(tx->rm.rev);
     free(tx);
     if (hist_lost) {
-        /* The history's commit is visible but its flush failed: whether it survives a crash is
-         * unknown, and the page cache can no longer be trusted to reach the disk. Refuse all
-         * further work; the owner must stop (etcd panics on a failed fsync). */
+        /* The history's commit is visible but its flush (or its taking back) failed: whether it
+         * survives a crash is unknown, and the page cache can no longer be trusted to reach the
+         * disk. Refuse all further work; the owner must stop (etcd panics on a failed fsync). */
         st->failed = CAIRN_E_IO;
         return CAIRN_E_IO;
     }

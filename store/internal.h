@@ -59,6 +59,7 @@ struct store_tx {
     bool view;           /* a read view borrowing the open write transaction's LMDB txn */
     int poison;          /* storage error that doomed this write transaction, or 0 */
     int64_t rev;         /* current revision, including requests applied in this transaction */
+    int64_t base_rev;    /* write transactions: the committed revision they began at */
     int64_t compact_rev; /* compacted revision, -1 if never */
     int64_t compact_done_main; /* physical compaction has processed history up to this */
     int64_t compact_done_sub;  /*   revision (inclusive) */
