@@ -779,6 +779,7 @@ static void close_envs(store *st)
     st->henv = st->env = NULL;
     free(st->held.rev);
     memset(&st->held, 0, sizeof st->held);
+    st->removals_dropped = false; /* the next open finishes what was dropped */
 }
 
 int store_install_finish(struct store_install *in)
@@ -1003,18 +1004,29 @@ static int commit_error(store *st, int rc)
     return tx_fail(NULL, rc);
 }
 
-/* Moves tx's removals behind those held back by a copy; on exhaustion they are left to the next
- * open (which finishes them from the records). */
+/* Moves tx's removals behind those held back (by a copy, or a failed removal). Out of memory, all
+ * held removals are dropped and no more are held: the next open finishes them from the records. */
 static void removals_hold(store *st, struct removals *rm)
 {
     struct removals *h = &st->held;
+    if (st->removals_dropped)
+        return;
+    if (!h->rev) {
+        *h = *rm; /* the usual case: take the list over */
+        memset(rm, 0, sizeof *rm);
+        return;
+    }
     if (h->n + rm->n > h->cap) {
-        size_t cap = h->cap ? h->cap : 256;
+        size_t cap = h->cap;
         while (cap < h->n + rm->n)
             cap *= 2;
         void *p = realloc(h->rev, cap * sizeof *h->rev);
-        if (!p)
+        if (!p) {
+            free(h->rev);
+            memset(h, 0, sizeof *h);
+            st->removals_dropped = true;
             return;
+        }
         h->rev = p;
         h->cap = cap;
     }
@@ -1049,7 +1061,7 @@ static int removals_apply(store *st)
     if ((rc = mdb_txn_commit(txn)))
         return tx_fail(NULL, rc);
     h->n = 0;
-    h->done_main = 0;
+    h->done_main = h->done_sub = 0;
     return 0;
 }
 

@@ -46,7 +46,9 @@ struct store {
     pthread_mutex_t pair_mu; /* held while a commit changes both files, and while a read
                               * transaction opens its two halves: readers see matching halves */
     int copying;             /* store_copy() calls running: history removals wait (atomic) */
-    struct removals held;    /* removals a commit could not make while a copy ran */
+    struct removals held;    /* removals a commit could not make (a copy ran, or they failed) */
+    bool removals_dropped;   /* held removals were dropped for want of memory: until the next
+                              * open (which finishes them) none are made */
     char dir[4096];          /* the directory */
 };
 
