@@ -1030,7 +1030,8 @@ static void removals_hold(store *st, struct removals *rm)
         h->rev = p;
         h->cap = cap;
     }
-    memcpy(h->rev + h->n, rm->rev, rm->n * sizeof *rm->rev);
+    if (rm->n) /* (a step that removed nothing has no list) */
+        memcpy(h->rev + h->n, rm->rev, rm->n * sizeof *rm->rev);
     h->n += rm->n;
     h->done_main = rm->done_main;
     h->done_sub = rm->done_sub;
